@@ -1,0 +1,26 @@
+# Sourced by scripts/demo and scripts/test: installs the Debian packages the build needs
+# (only those missing), so a fresh Debian 12 machine needs nothing done by hand.
+shop_packages=(
+  g++ cmake ninja-build pkg-config
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libssl-dev openssl catch2 libcli11-dev libfmt-dev
+)
+shop_install_packages() {
+  local missing=()
+  for p in "${shop_packages[@]}" "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "Installing: ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+}
+# configure+build DIR [cmake args...]
+shop_build() {
+  local dir=$1; shift
+  cmake -S "$shop_root" -B "$shop_root/$dir" -G Ninja "$@" >/dev/null
+  cmake --build "$shop_root/$dir" -j "$(nproc)"
+}
