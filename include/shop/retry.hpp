@@ -1,0 +1,78 @@
+// When to try a request again, and how long to wait first. Three separate decisions, as in
+// the better cloud SDKs: is the failure transient, may this request be sent again at all
+// (idempotency), and how long to back off (exponential with full jitter).
+#pragma once
+
+#include <shop/error.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <random>
+
+namespace shop {
+
+struct retry_options {
+    /// Attempts in all, the first included; 1 disables retries.
+    std::uint32_t max_attempts = 4;
+    /// Upper bound of the first backoff; each later bound is `multiplier` times larger.
+    std::chrono::milliseconds initial_backoff = std::chrono::milliseconds(200);
+    std::chrono::milliseconds max_backoff = std::chrono::seconds(10);
+    double multiplier = 2.0;
+    /// Bound on the whole operation, retries and waits included (0 = the request's total
+    /// timeout alone). A retry that could not start before it is not made.
+    std::chrono::milliseconds max_total = std::chrono::seconds(120);
+    /// Retry after the server's RATE_LIMIT_EXCEEDED (the limiter first waits a full window).
+    bool retry_rate_limited = true;
+};
+
+/// Is this failure worth another try, were the request safe to resend?
+/// Transport trouble, timeouts, 5xx and HTML pages from a front end, broken bodies and the
+/// server's rate limit are; a verdict of the API (bad plan, no balance, auth) is not.
+inline bool is_transient(const error_code& ec, unsigned http_status, const retry_options& opts = {}) {
+    if (ec.category() != error_category()) return false;
+    switch (static_cast<errc>(ec.value())) {
+    case errc::timeout:
+    case errc::connection_closed:
+    case errc::connect_failed:
+    case errc::tls_handshake_failed:
+    case errc::http_error:
+    case errc::bad_response:
+    case errc::pool_exhausted:
+        return true;
+    case errc::rate_limit_exceeded:
+        return opts.retry_rate_limited;
+    case errc::unknown_server_error:
+        return http_status >= 500;
+    default:
+        return false;
+    }
+}
+
+/// May the request be sent again? Reads (GET) always; a create only when it provably never
+/// left: nothing of it was written (connect or TLS failure), so no server can have seen it.
+inline bool may_resend(bool idempotent, bool maybe_sent) { return idempotent || !maybe_sent; }
+
+/// Exponential backoff with full jitter: uniform in [0, min(max, initial * multiplier^n)],
+/// where n counts the retries before this one (0 for the first retry).
+class backoff {
+public:
+    explicit backoff(const retry_options& opts, std::uint64_t seed = std::random_device{}())
+        : opts_(opts), rng_(seed) {}
+
+    std::chrono::milliseconds next(std::uint32_t retry_index) {
+        double cap = static_cast<double>(opts_.initial_backoff.count()) *
+                     std::pow(std::max(1.0, opts_.multiplier), static_cast<double>(retry_index));
+        cap = std::min(cap, static_cast<double>(opts_.max_backoff.count()));
+        if (cap <= 0) return std::chrono::milliseconds(0);
+        std::uniform_int_distribution<std::int64_t> dist(0, static_cast<std::int64_t>(cap));
+        return std::chrono::milliseconds(dist(rng_));
+    }
+
+private:
+    retry_options opts_;
+    std::mt19937_64 rng_;
+};
+
+} // namespace shop
