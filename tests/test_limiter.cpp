@@ -39,15 +39,20 @@ TEST_CASE("rate_window: daily limit per server day, refused until the day change
     CHECK(w.try_acquire(t + 3h, 102).verdict == window_decision::kind::granted);
 }
 
-TEST_CASE("rate_window: a server refusal means a full quiet window") {
-    rate_window w(5, 10s, 1s, 0);
+TEST_CASE("rate_window: a server refusal means a full quiet window and half the rate") {
+    rate_window w(6, 10s, 1s, 0);
     tp t{};
     CHECK(w.try_acquire(t, 0).verdict == window_decision::kind::granted);
     w.penalize(t + 2s);
+    w.penalize(t + 2100ms); // the same burst's other refusals change nothing more
+    CHECK(w.limit() == 3);
     auto d = w.try_acquire(t + 3s, 0);
     REQUIRE(d.verdict == window_decision::kind::wait);
     CHECK(d.not_before == t + 13s);
-    CHECK(w.try_acquire(t + 13s, 0).verdict == window_decision::kind::granted);
+    for (int i = 0; i < 3; ++i) CHECK(w.try_acquire(t + 13s, 0).verdict == window_decision::kind::granted);
+    CHECK(w.try_acquire(t + 13s, 0).verdict == window_decision::kind::wait);
+    w.adopt(6, 10s, 1s, 0, 0, 0);
+    CHECK(w.limit() == 6);
 }
 
 TEST_CASE("rate_window: adopting the server's numbers keeps today's usage") {

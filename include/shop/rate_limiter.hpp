@@ -27,7 +27,8 @@ namespace shop {
 
 /// Limiter settings. Defaults match a key as the shops issue it (60/minute, 10,000/day).
 struct limiter_options {
-    /// Requests allowed per rolling window. 0 disables the limiter (every acquire is granted).
+    /// Requests allowed per rolling window. 0 turns the window off; the daily limit and the
+    /// cool-down after a server refusal still apply.
     std::uint32_t requests_per_window = 60;
     std::chrono::milliseconds window = std::chrono::seconds(60);
     /// Added to the window: the server checks with one-second timestamps at its receive time,
@@ -206,15 +207,6 @@ private:
     /// Grants what the window allows, in priority then FIFO order, and arms the timer for
     /// the next possible grant or the next waiter's deadline.
     void pump() {
-        if (opts_.requests_per_window == 0) { // disabled: grant everything
-            for (auto* q : {&high_, &low_})
-                while (!q->empty()) {
-                    ++stats_.granted;
-                    complete(q->front(), {});
-                    q->pop_front();
-                }
-            return;
-        }
         auto now = clock::now();
         auto day = today();
         clock::time_point wake = clock::time_point::max();

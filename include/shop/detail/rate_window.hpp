@@ -35,13 +35,14 @@ struct window_decision {
 
 /// Guarantees at most `limit` sends in any interval of length `window + margin`, and at
 /// most `daily_limit` sends per server day. Every granted send counts, whatever its fate.
+/// A limit of 0 turns the window off (the day and the cool-downs still apply).
 class rate_window {
 public:
     using time_point = std::chrono::steady_clock::time_point;
     using duration = std::chrono::steady_clock::duration;
 
     rate_window(std::uint32_t limit, duration window, duration margin, std::uint32_t daily_limit)
-        : limit_(limit ? limit : 1), span_(window + margin), daily_limit_(daily_limit) {}
+        : limit_(limit), span_(window + margin), daily_limit_(daily_limit) {}
 
     /// Decides and, when granted, records the send.
     window_decision try_acquire(time_point now, std::int64_t day) {
@@ -49,17 +50,23 @@ public:
         if (exhausted_day_ == day_ || (daily_limit_ && used_today_ >= daily_limit_))
             return {window_decision::kind::daily_exhausted, {}};
         if (now < cooldown_until_) return {window_decision::kind::wait, cooldown_until_};
-        drop_expired(now);
-        if (sends_.size() >= limit_) return {window_decision::kind::wait, sends_.front() + span_};
-        sends_.push_back(now);
+        if (limit_ != 0) {
+            drop_expired(now);
+            if (sends_.size() >= limit_) return {window_decision::kind::wait, sends_.front() + span_};
+            sends_.push_back(now);
+        }
         ++used_today_;
         return {};
     }
 
-    /// The server refused for the rate limit: nothing goes out for a full window. The
-    /// refused request itself counted on the server, so it counts here too.
+    /// The server refused for the rate limit: nothing goes out for a full window, and the
+    /// key's real limit is evidently lower than ours (a changed key, another process using
+    /// it), so the rate is halved until adopt() restores the server's numbers. Refusals
+    /// arriving during the cool-down belong to the same burst and change nothing more.
     void penalize(time_point now) {
-        cooldown_until_ = std::max(cooldown_until_, now + span_);
+        if (now < cooldown_until_) return;
+        if (limit_ > 1) limit_ /= 2;
+        cooldown_until_ = now + span_;
         sends_.clear();
     }
 
@@ -73,7 +80,7 @@ public:
     /// for today; the local count never goes below it.
     void adopt(std::uint32_t limit, duration window, duration margin, std::uint32_t daily_limit,
                std::uint32_t used_today, std::int64_t day) {
-        limit_ = limit ? limit : 1;
+        limit_ = limit;
         span_ = window + margin;
         daily_limit_ = daily_limit;
         roll_day(day);
