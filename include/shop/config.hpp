@@ -50,6 +50,8 @@ struct pool_options {
     std::uint64_t body_limit = 8 * 1024 * 1024;
     /// Response header limit (bytes).
     std::uint32_t header_limit = 64 * 1024;
+    /// User-Agent sent with every request; empty sends none (a request may set its own).
+    std::string user_agent = "shop-client/0.1";
 };
 
 } // namespace shop
