@@ -155,7 +155,7 @@ public:
                 if (id.empty() || id.size() > 50)
                     throw_invalid(detail::ep_orders_status, "trans_id must have 1 to 50 characters");
                 query_params params{{"trans_id", id}};
-                co_return co_await get<order_status_result>(detail::ep_orders_status, std::move(params));
+                co_return co_await get<order_status_result>(detail::ep_orders_status, params);
             },
             std::forward<Token>(token));
     }
@@ -167,7 +167,7 @@ public:
             [this, order_id]() -> boost::asio::awaitable<order_status_result> {
                 if (order_id <= 0) throw_invalid(detail::ep_orders_status, "order_id must be positive");
                 query_params params{{"order_id", std::to_string(order_id)}};
-                co_return co_await get<order_status_result>(detail::ep_orders_status, std::move(params));
+                co_return co_await get<order_status_result>(detail::ep_orders_status, params);
             },
             std::forward<Token>(token));
     }
@@ -209,7 +209,8 @@ public:
     auto list_products(product_list_query query = {}, Token&& token = {}) {
         return launch<product_list_result>(
             [this, query = std::move(query)]() -> boost::asio::awaitable<product_list_result> {
-                co_return co_await get<product_list_result>(detail::ep_products_list, product_params(query));
+                auto params = product_params(query);
+                co_return co_await get<product_list_result>(detail::ep_products_list, params);
             },
             std::forward<Token>(token));
     }
@@ -223,7 +224,8 @@ public:
                 std::set<std::int64_t> seen;
                 if (query.limit == 0) query.limit = 100;
                 for (query.page = 1; query.page <= max_pages; ++query.page) {
-                    auto r = co_await get<product_list_result>(detail::ep_products_list, product_params(query));
+                    auto params = product_params(query);
+                    auto r = co_await get<product_list_result>(detail::ep_products_list, params);
                     for (auto& p : r.products)
                         if (seen.insert(p.id).second) out.push_back(std::move(p));
                     if (!r.page.has_more || r.products.empty()) break;
@@ -242,7 +244,7 @@ public:
                 if (query.parent_id) params.emplace_back("parent_id", std::to_string(*query.parent_id));
                 if (query.include_children) params.emplace_back("include_children", "1");
                 if (query.include_products) params.emplace_back("include_products", "1");
-                co_return co_await get<category_list_result>(detail::ep_categories_list, std::move(params));
+                co_return co_await get<category_list_result>(detail::ep_categories_list, params);
             },
             std::forward<Token>(token));
     }
@@ -252,7 +254,7 @@ public:
     auto balance(Token&& token = {}) {
         return launch<balance_result>(
             [this]() -> boost::asio::awaitable<balance_result> {
-                co_return co_await get<balance_result>(detail::ep_account_balance, {});
+                co_return co_await get<balance_result>(detail::ep_account_balance, no_params);
             },
             std::forward<Token>(token));
     }
@@ -262,7 +264,7 @@ public:
     auto account_info(Token&& token = {}) {
         return launch<account_info_result>(
             [this]() -> boost::asio::awaitable<account_info_result> {
-                co_return co_await get<account_info_result>(detail::ep_account_info, {});
+                co_return co_await get<account_info_result>(detail::ep_account_info, no_params);
             },
             std::forward<Token>(token));
     }
@@ -273,7 +275,7 @@ public:
     auto sync_limits(Token&& token = {}) {
         return launch<account_info_result>(
             [this]() -> boost::asio::awaitable<account_info_result> {
-                auto info = co_await get<account_info_result>(detail::ep_account_info, {});
+                auto info = co_await get<account_info_result>(detail::ep_account_info, no_params);
                 auto clamp = [](std::int64_t v) { return static_cast<std::uint32_t>(std::clamp<std::int64_t>(v, 0, UINT32_MAX)); };
                 if (info.api_key.rate_limit > 0)
                     limiter_->adopt(clamp(info.api_key.rate_limit), clamp(info.api_key.daily_limit),
@@ -281,6 +283,31 @@ public:
                 co_return info;
             },
             std::forward<Token>(token));
+    }
+
+    // --- building blocks for callers that drive a leased connection themselves (the
+    // --- pipelined status poller): the same request and the same reading as order_status.
+
+    /// The GET /orders/status request order_status() sends. Throws shop::error
+    /// (errc::invalid_argument) for an empty or over-long trans_id.
+    http_request make_status_request(std::string_view trans_id) const {
+        if (trans_id.empty() || trans_id.size() > 50)
+            throw_invalid(detail::ep_orders_status, "trans_id must have 1 to 50 characters");
+        query_params params{{"trans_id", std::string(trans_id)}};
+        return make_request(boost::beast::http::verb::get, make_target(detail::ep_orders_status, params), {});
+    }
+
+    /// Reads an /orders/status answer; a failure is thrown as shop::error with diagnostics.
+    static order_status_result read_status(const http_response& response) {
+        auto env = detail::read_envelope(response.status, response.content_type, response.body,
+                                         detail::ep_orders_status);
+        return finish<order_status_result>(std::move(env));
+    }
+
+    /// Tells the limiter about a server refusal seen outside the client's own calls.
+    void note_refusal(const error_code& ec) const {
+        if (ec == errc::rate_limit_exceeded) limiter_->on_rate_limited();
+        if (ec == errc::daily_limit_exceeded) limiter_->on_daily_limited();
     }
 
 private:
@@ -326,6 +353,9 @@ private:
     }
 
     using query_params = std::vector<std::pair<std::string, std::string>>;
+    // Coroutine arguments are passed by reference to named objects throughout: GCC 12
+    // mishandles temporaries with destructors inside co_await expressions.
+    inline static const query_params no_params{};
 
     std::string make_target(std::string_view endpoint, const query_params& params) const {
         std::vector<detail::query_param> view;
@@ -398,7 +428,7 @@ private:
 
     /// One request: limiter slot, exchange through the pool, and retries where the policy
     /// and the request's idempotency allow. Failures are returned, not thrown.
-    boost::asio::awaitable<detail::envelope> exchange(std::string_view endpoint, http_request req) {
+    boost::asio::awaitable<detail::envelope> exchange(std::string_view endpoint, http_request& req) {
         using clock = std::chrono::steady_clock;
         const auto op_start = clock::now();
         const auto op_deadline = cfg_.retry.max_total.count() > 0 ? op_start + cfg_.retry.max_total : clock::time_point::max();
@@ -410,7 +440,10 @@ private:
         std::uint32_t failures = 0, refusals = 0;
         for (;;) {
             detail::envelope env;
-            auto [lec] = co_await limiter_->async_acquire(priority, boost::asio::as_tuple(boost::asio::use_awaitable));
+            // Named results, no structured bindings of co_await results: some GCC releases
+            // mis-destroy their hidden object inside loops.
+            auto acquired = co_await limiter_->async_acquire(priority, boost::asio::as_tuple(boost::asio::use_awaitable));
+            const error_code lec = std::get<0>(acquired);
             if (lec) {
                 env.ec = lec;
                 env.diag.endpoint = std::string(endpoint);
@@ -420,7 +453,8 @@ private:
                 co_return env;
             }
             const auto started = clock::now();
-            auto result = co_await pool_->execute(req, std::min(started + cfg_.timeouts.total, op_deadline));
+            const auto deadline = std::min(started + cfg_.timeouts.total, op_deadline);
+            auto result = co_await pool_->execute(req, deadline);
             env = classify(req, endpoint, result);
             log(req, env, started);
             if (!env.ec) co_return env;
@@ -441,8 +475,8 @@ private:
             if (clock::now() + wait >= op_deadline) co_return env;
             if (wait.count() == 0) continue;
             boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, wait);
-            auto [tec] = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
-            if (tec) {
+            auto waited = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+            if (std::get<0>(waited)) {
                 env.ec = errc::cancelled;
                 env.diag.message = "cancelled while waiting to retry";
                 co_return env;
@@ -460,9 +494,11 @@ private:
     }
 
     template <class Result>
-    boost::asio::awaitable<Result> get(std::string_view endpoint, query_params params) {
+    boost::asio::awaitable<Result> get(std::string_view endpoint, const query_params& params) {
         auto target = make_target(endpoint, params);
-        co_return finish<Result>(co_await exchange(endpoint, make_request(boost::beast::http::verb::get, std::move(target), {})));
+        auto req = make_request(boost::beast::http::verb::get, std::move(target), {});
+        auto env = co_await exchange(endpoint, req);
+        co_return finish<Result>(std::move(env));
     }
 
     boost::asio::awaitable<order_list_result> do_list_orders(const order_list_query& q) {
@@ -470,19 +506,18 @@ private:
         if (q.page > 1) base.emplace_back("page", std::to_string(q.page));
         if (q.limit > 0) base.emplace_back("limit", std::to_string(q.limit));
         const bool filtered = !q.status.empty() || !q.from_date.empty() || !q.to_date.empty();
-        if (!filtered) co_return co_await get<order_list_result>(detail::ep_orders_list, std::move(base));
+        if (!filtered) co_return co_await get<order_list_result>(detail::ep_orders_list, base);
 
         auto params = base;
         if (!q.status.empty()) params.emplace_back("status", q.status);
         if (!q.from_date.empty()) params.emplace_back("from_date", q.from_date);
         if (!q.to_date.empty()) params.emplace_back("to_date", q.to_date);
-        auto env = co_await exchange(detail::ep_orders_list,
-                                     make_request(boost::beast::http::verb::get,
-                                                  make_target(detail::ep_orders_list, params), {}));
+        auto filtered_req = make_request(boost::beast::http::verb::get, make_target(detail::ep_orders_list, params), {});
+        auto env = co_await exchange(detail::ep_orders_list, filtered_req);
         order_list_result r;
         if (env.ec == errc::http_error && env.diag.http_status >= 500) {
             // The deployed server fails every filtered listing; list unfiltered instead.
-            r = co_await get<order_list_result>(detail::ep_orders_list, std::move(base));
+            r = co_await get<order_list_result>(detail::ep_orders_list, base);
             r.filtered_locally = true;
         } else {
             r = finish<order_list_result>(std::move(env));
@@ -523,8 +558,8 @@ private:
         boost::json::object body{{"items", std::move(items)}};
         if (!request.coupon_code.empty()) body["coupon_code"] = request.coupon_code;
         auto target = make_target(detail::ep_orders_create, {});
-        auto env = co_await exchange(detail::ep_orders_create, make_request(boost::beast::http::verb::post, std::move(target),
-                                                                   boost::json::serialize(body)));
+        auto req = make_request(boost::beast::http::verb::post, std::move(target), boost::json::serialize(body));
+        auto env = co_await exchange(detail::ep_orders_create, req);
         auto r = finish<create_order_result>(std::move(env));
         if (r.orders.empty() || r.orders.front().trans_id.empty())
             throw error(errc::outcome_unknown,

@@ -1,6 +1,260 @@
-// Client subcommands (products, categories, balance, account, order, status, orders, demo).
+// Client subcommands: products, categories, balance, account, order, status, orders.
+#include "client_session.hpp"
 #include "commands.hpp"
+#include "output.hpp"
+
+#include <shop/json.hpp>
+
+#include <boost/json/serialize.hpp>
+
+#include <memory>
 
 namespace shopctl {
-void add_client_commands(CLI::App&, global_options&, int&) {}
+namespace {
+
+namespace asio = boost::asio;
+
+std::string yes_no(bool b) { return b ? "yes" : "no"; }
+
+void print_json(const boost::json::value& v) { fmt::print("{}\n", boost::json::serialize(v)); }
+
+void print_products(const std::vector<shop::product>& products) {
+    table t({"product", "name", "plan", "plan name", "price", "instant", "stock", "fields"});
+    for (auto const& p : products) {
+        if (p.plans.empty()) t.add({std::to_string(p.id), p.name, "", "", "", "", "", ""});
+        for (auto const& pl : p.plans) {
+            std::string fields;
+            for (auto const& f : pl.fields) fields += (fields.empty() ? "" : ",") + f.key + (f.required ? "*" : "");
+            t.add({std::to_string(p.id), p.name, std::to_string(pl.id), pl.name, pl.final_price.to_php_string(),
+                   yes_no(pl.is_instant), pl.in_stock ? std::to_string(pl.stock_count) : "out", fields});
+        }
+    }
+    t.print();
+}
+
+void add_category_rows(table& t, const std::vector<shop::category>& cats, int depth) {
+    for (auto const& c : cats) {
+        t.add({std::to_string(c.id), std::string(depth * 2, ' ') + c.name, std::to_string(c.parent_id),
+               c.product_count ? std::to_string(*c.product_count) : ""});
+        add_category_rows(t, c.children, depth + 1);
+    }
+}
+
+void print_orders(const std::vector<shop::order_info>& orders) {
+    table t({"id", "trans_id", "status", "product", "plan", "qty", "amount", "created"});
+    for (auto const& o : orders)
+        t.add({std::to_string(o.id), o.trans_id, o.status.raw, o.product ? o.product->name : "(deleted)",
+               o.plan ? o.plan->name : "(deleted)", std::to_string(o.quantity), o.final_amount.to_php_string(),
+               o.created_at.value_or("")});
+    t.print();
+}
+
+} // namespace
+
+void add_client_commands(CLI::App& app, global_options& g, int& rc) {
+    app.add_option("--base-url", g.base_url, "API base URL")
+        ->envname("SHOP_BASE_URL")
+        ->default_val("https://www.cloneviammo.com/api/v1");
+    app.add_option("--api-key", g.api_key, "API key (sk_live_…)")->envname("SHOP_API_KEY");
+    app.add_option("--api-secret", g.api_secret, "API secret (sk_secret_…)")->envname("SHOP_API_SECRET");
+    app.add_option("--ca-file", g.ca_file, "extra trusted CA certificates (PEM)");
+    app.add_option("--timeout", g.timeout_seconds, "total seconds per request")->default_val(30)->check(CLI::PositiveNumber);
+    app.add_flag("--json", g.json, "print results as JSON with the API's field names");
+    app.add_flag("-v,--verbose", g.verbose, "log every request to stderr (secrets redacted)");
+    app.fallthrough();
+
+    // --- products ---
+    struct products_opts {
+        std::int64_t category = 0;
+        std::string search;
+        bool all = false;
+    };
+    auto po = std::make_shared<products_opts>();
+    auto* products = app.add_subcommand("products", "list products and their plans");
+    products->add_option("--category", po->category, "only this category id");
+    products->add_option("--search", po->search, "search by name");
+    products->add_flag("--all", po->all, "walk every page");
+    products->callback([&g, &rc, po] {
+        rc = run_client(g, [po, &g](shop::client& c) -> asio::awaitable<void> {
+            shop::product_list_query q;
+            if (po->category) q.category_id = po->category;
+            q.search = po->search;
+            if (po->all) {
+                auto all = co_await c.all_products(q);
+                if (g.json) {
+                    boost::json::array a;
+                    for (auto const& p : all) a.push_back(shop::to_json(p));
+                    print_json(a);
+                } else {
+                    print_products(all);
+                }
+            } else {
+                auto r = co_await c.list_products(q);
+                if (g.json) co_return print_json(shop::to_json(r));
+                print_products(r.products);
+                fmt::print("page {}/{} ({} products)\n", r.page.current_page, r.page.total_pages, r.page.total);
+            }
+        });
+    });
+
+    // --- categories ---
+    struct categories_opts {
+        std::int64_t parent = -1;
+        bool children = false, counts = false;
+    };
+    auto co = std::make_shared<categories_opts>();
+    auto* categories = app.add_subcommand("categories", "list categories");
+    categories->add_option("--parent", co->parent, "only children of this category id");
+    categories->add_flag("--children", co->children, "include sub-categories");
+    categories->add_flag("--counts", co->counts, "include product counts");
+    categories->callback([&g, &rc, co] {
+        rc = run_client(g, [co, &g](shop::client& c) -> asio::awaitable<void> {
+            shop::category_list_query q;
+            if (co->parent >= 0) q.parent_id = co->parent;
+            q.include_children = co->children;
+            q.include_products = co->counts;
+            auto r = co_await c.list_categories(q);
+            if (g.json) co_return print_json(shop::to_json(r));
+            table t({"id", "name", "parent", "products"});
+            add_category_rows(t, r.categories, 0);
+            t.print();
+            fmt::print("{} categories\n", r.total);
+        });
+    });
+
+    // --- balance ---
+    app.add_subcommand("balance", "show the account balance")->callback([&g, &rc] {
+        rc = run_client(g, [&g](shop::client& c) -> asio::awaitable<void> {
+            auto r = co_await c.balance();
+            if (g.json) co_return print_json(shop::to_json(r));
+            fmt::print("user:            {} ({})\n", r.user.username, r.user.email);
+            fmt::print("balance:         {} {}\n", r.balance.current.to_php_string(), r.balance.currency);
+            fmt::print("total deposited: {} {}\n", r.balance.total_deposited.to_php_string(), r.balance.currency);
+        });
+    });
+
+    // --- account ---
+    app.add_subcommand("account", "show the account, the key's permissions and limits")->callback([&g, &rc] {
+        rc = run_client(g, [&g](shop::client& c) -> asio::awaitable<void> {
+            auto r = co_await c.account_info();
+            if (g.json) co_return print_json(shop::to_json(r));
+            fmt::print("user:        {} ({}), balance {}\n", r.user.username, r.user.email, r.user.balance.to_php_string());
+            std::string perms;
+            for (auto const& p : r.api_key.permissions) perms += (perms.empty() ? "" : " ") + p;
+            fmt::print("key:         {} [{}]\n", r.api_key.name, perms);
+            fmt::print("limits:      {}/minute, {}/day, expires {}\n", r.api_key.rate_limit, r.api_key.daily_limit,
+                       r.api_key.expires_at.value_or("never"));
+            fmt::print("usage today: {} requests ({} ok, {} failed) since {}\n", r.usage_today.total_requests,
+                       r.usage_today.success_requests, r.usage_today.failed_requests, r.usage_today.start_time);
+            std::string summary;
+            for (auto const& [k, v] : r.orders_summary) summary += (summary.empty() ? "" : ", ") + k + " " + std::to_string(v);
+            fmt::print("orders:      {}\n", summary);
+        });
+    });
+
+    // --- order ---
+    struct order_opts {
+        std::int64_t plan = 0, qty = 1;
+        std::vector<std::string> fields;
+        std::string coupon;
+    };
+    auto oo = std::make_shared<order_opts>();
+    auto* order = app.add_subcommand("order", "place one order (paid from the balance at once)");
+    order->add_option("--plan", oo->plan, "plan id")->required()->check(CLI::PositiveNumber);
+    order->add_option("--qty", oo->qty, "quantity")->check(CLI::Range(1, 1000000));
+    order->add_option("--field", oo->fields, "KEY=VALUE (repeatable)");
+    order->add_option("--coupon", oo->coupon, "coupon code");
+    order->callback([&g, &rc, oo] {
+        shop::order_item item{oo->plan, oo->qty, {}};
+        for (auto const& f : oo->fields) {
+            auto eq = f.find('=');
+            if (eq == std::string::npos || eq == 0) {
+                fmt::print(stderr, "error: --field expects KEY=VALUE, got '{}'\n", f);
+                rc = exit_usage;
+                return;
+            }
+            item.fields.emplace_back(f.substr(0, eq), f.substr(eq + 1));
+        }
+        rc = run_client(g, [item, oo, &g](shop::client& c) -> asio::awaitable<void> {
+            // Built before co_await: GCC 12 rejects an initializer_list inside a co_await
+            // expression ("array used as initializer").
+            shop::create_order_request request{{item}, oo->coupon};
+            auto r = co_await c.create_order(std::move(request));
+            if (g.json) co_return print_json(shop::to_json(r));
+            table t({"trans_id", "order", "product", "plan", "qty", "unit", "final", "status"});
+            for (auto const& o : r.orders)
+                t.add({o.trans_id, std::to_string(o.order_id), o.product_name, o.plan_name, std::to_string(o.quantity),
+                       o.unit_price.to_php_string(), o.final_amount.to_php_string(), o.status.raw});
+            t.print();
+            fmt::print("charged {} (discount {}), new balance {}\n", r.summary.total_amount.to_php_string(),
+                       r.summary.discount_amount.to_php_string(), r.summary.new_balance.to_php_string());
+            for (auto const& w : r.warnings) fmt::print("warning {}: {}\n", w.code, w.message);
+        });
+    });
+
+    // --- status ---
+    auto ids = std::make_shared<std::vector<std::string>>();
+    auto* status = app.add_subcommand("status", "show orders' status and delivered items");
+    status->add_option("trans_ids", *ids, "TRANS_ID...")->required();
+    status->callback([&g, &rc, ids] {
+        rc = run_client(g, [ids, &g](shop::client& c) -> asio::awaitable<void> {
+            boost::json::array all;
+            table t({"trans_id", "status", "product", "plan", "qty", "amount", "delivered"});
+            std::vector<shop::order_status_result> results;
+            for (auto const& id : *ids) results.push_back(co_await c.order_status(id));
+            for (auto const& r : results) {
+                if (g.json) {
+                    all.push_back(shop::to_json(r));
+                    continue;
+                }
+                t.add({r.order.trans_id, r.order.status.raw, r.order.product ? r.order.product->name : "(deleted)",
+                       r.order.plan ? r.order.plan->name : "(deleted)", std::to_string(r.order.quantity),
+                       r.order.final_amount.to_php_string(),
+                       fmt::format("{}/{}", r.delivery.delivered_count, r.delivery.expected_count)});
+            }
+            if (g.json) co_return print_json(all);
+            t.print();
+            for (auto const& r : results)
+                for (auto const& item : r.delivery.items) fmt::print("{}: {}\n", r.order.trans_id, item);
+        });
+    });
+
+    // --- orders ---
+    struct orders_opts {
+        std::string status;
+        std::int64_t page = 1, limit = 0;
+        bool all = false;
+    };
+    auto lo = std::make_shared<orders_opts>();
+    auto* orders = app.add_subcommand("orders", "list your orders, newest first");
+    orders->add_option("--status", lo->status, "only this status (filtered locally if the server fails it)");
+    orders->add_option("--page", lo->page, "page number")->check(CLI::PositiveNumber);
+    orders->add_option("--limit", lo->limit, "orders per page (max 100)")->check(CLI::Range(1, 100));
+    orders->add_flag("--all", lo->all, "walk every page (de-duplicated)");
+    orders->callback([&g, &rc, lo] {
+        rc = run_client(g, [lo, &g](shop::client& c) -> asio::awaitable<void> {
+            shop::order_list_query q;
+            q.status = lo->status;
+            q.page = lo->page;
+            q.limit = lo->limit;
+            if (lo->all) {
+                auto all = co_await c.all_orders(q);
+                if (g.json) {
+                    boost::json::array a;
+                    for (auto const& o : all) a.push_back(shop::to_json(o));
+                    co_return print_json(a);
+                }
+                print_orders(all);
+                fmt::print("{} orders\n", all.size());
+            } else {
+                auto r = co_await c.list_orders(q);
+                if (g.json) co_return print_json(shop::to_json(r));
+                print_orders(r.orders);
+                fmt::print("page {}/{} ({} orders{})\n", r.page.current_page, r.page.total_pages, r.page.total,
+                           r.filtered_locally ? ", filtered locally" : "");
+            }
+        });
+    });
+}
+
 } // namespace shopctl

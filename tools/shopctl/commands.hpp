@@ -30,5 +30,6 @@ struct global_options {
 /// Each add_*_command registers a subcommand whose callback stores its exit code in `rc`.
 void add_serve_command(CLI::App& app, int& rc);
 void add_client_commands(CLI::App& app, global_options& global, int& rc);
+void add_demo_command(CLI::App& app, int& rc);
 
 } // namespace shopctl
