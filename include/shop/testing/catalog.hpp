@@ -259,7 +259,7 @@ struct catalog {
         return a;
     }
 
-    /// The default catalog (see docs/simulator.md for the table of plans).
+    /// The default catalog (see README.md, section "Simulator" for the table of plans).
     static catalog demo() {
         catalog c;
         c.categories = {
@@ -372,7 +372,7 @@ struct catalog {
         return c;
     }
 
-    /// Reads the JSON catalog format (docs/simulator.md). Local times ("YYYY-MM-DD
+    /// Reads the JSON catalog format (README.md, section "Simulator"). Local times ("YYYY-MM-DD
     /// HH:MM:SS") are read at `utc_offset`. Without "accounts" the demo account is used.
     /// Throws std::invalid_argument with the path of the offending member.
     static catalog from_json(boost::json::value const& root, std::chrono::seconds utc_offset = std::chrono::hours(7));

@@ -1,6 +1,6 @@
 // shop::testing::simulator: a stateful, in-process Shop API v1 server with the deployed
 // server's behaviour, fault injection and an admin area, running on an executor the caller
-// supplies. See docs/simulator.md.
+// supplies. See README.md, section "Simulator".
 //
 //     boost::asio::io_context ioc;
 //     shop::testing::simulator sim(ioc.get_executor(), {.admin_token = "t"});
@@ -53,7 +53,7 @@ struct simulator_options {
     std::chrono::milliseconds processing_after{2000}, completed_after{5000};
     /// X-Sim-Admin token of the admin area /_sim/; empty = admin area disabled.
     std::string admin_token;
-    /// JSON catalog file (docs/simulator.md); empty = the demo catalog.
+    /// JSON catalog file (README.md, section "Simulator"); empty = the demo catalog.
     std::string catalog_file;
     /// A catalog given directly (tests); takes precedence over catalog_file.
     std::shared_ptr<catalog const> catalog_data;
