@@ -59,6 +59,8 @@ void add_client_commands(CLI::App& app, global_options& g, int& rc) {
     app.add_option("--api-secret", g.api_secret, "API secret (sk_secret_…)")->envname("SHOP_API_SECRET");
     app.add_option("--ca-file", g.ca_file, "extra trusted CA certificates (PEM)");
     app.add_option("--timeout", g.timeout_seconds, "total seconds per request")->default_val(30)->check(CLI::PositiveNumber);
+    app.add_option("--rate-limit", g.rate_limit,
+                   "client limiter as N/SECONDS (default: the key's own limits, read at start)");
     app.add_flag("--json", g.json, "print results as JSON with the API's field names");
     app.add_flag("-v,--verbose", g.verbose, "log every request to stderr (secrets redacted)");
     app.fallthrough();

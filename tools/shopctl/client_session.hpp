@@ -15,6 +15,27 @@
 
 namespace shopctl {
 
+/// "N/SECONDS" or "N" (per 60 s) into the limiter's settings; false when malformed.
+inline bool parse_rate_limit(const std::string& text, shop::limiter_options& out) {
+    auto slash = text.find('/');
+    try {
+        std::size_t used = 0;
+        long n = std::stol(text.substr(0, slash), &used);
+        if (used != text.substr(0, slash).size() || n < 1 || n > 100000) return false;
+        long seconds = 60;
+        if (slash != std::string::npos) {
+            std::string rest = text.substr(slash + 1);
+            seconds = std::stol(rest, &used);
+            if (used != rest.size() || seconds < 1 || seconds > 86400) return false;
+        }
+        out.requests_per_window = static_cast<std::uint32_t>(n);
+        out.window = std::chrono::seconds(seconds);
+        return true;
+    } catch (const std::exception&) {
+        return false;
+    }
+}
+
 inline shop::client_config make_client_config(const global_options& g) {
     shop::client_config cfg;
     cfg.base_url = g.base_url;
@@ -45,11 +66,22 @@ inline int run_client(const global_options& g, std::function<boost::asio::awaita
         fmt::print(stderr, "error: --api-key and --api-secret (or SHOP_API_KEY, SHOP_API_SECRET) are required\n");
         return exit_usage;
     }
+    auto cfg = make_client_config(g);
+    const bool fixed_rate = !g.rate_limit.empty();
+    if (fixed_rate && !parse_rate_limit(g.rate_limit, cfg.limiter)) {
+        fmt::print(stderr, "error: --rate-limit expects N or N/SECONDS, got '{}'\n", g.rate_limit);
+        return exit_usage;
+    }
     boost::asio::io_context io;
     int rc = exit_ok;
     try {
-        shop::client client(io.get_executor(), make_client_config(g));
-        boost::asio::co_spawn(io, body(client), [&](std::exception_ptr ep) {
+        shop::client client(io.get_executor(), cfg);
+        auto run = [&]() -> boost::asio::awaitable<void> {
+            // Start from the key's real limits and today's usage, unless told otherwise.
+            if (!fixed_rate) co_await client.sync_limits();
+            co_await body(client);
+        };
+        boost::asio::co_spawn(io, run(), [&](std::exception_ptr ep) {
             if (ep) rc = report_exception(ep);
         });
         io.run();

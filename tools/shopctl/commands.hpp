@@ -23,6 +23,9 @@ struct global_options {
     std::string api_secret;
     std::string ca_file;
     double timeout_seconds = 30;
+    /// "N/SECONDS" (or "N" per 60 s) for the client's limiter; empty = adopt the key's
+    /// limits from /account/info at start.
+    std::string rate_limit;
     bool json = false;
     bool verbose = false;
 };
