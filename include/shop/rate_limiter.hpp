@@ -60,15 +60,17 @@ public:
         std::size_t waiting = 0;
     };
 
-    static std::shared_ptr<rate_limiter> create(executor_type ex, limiter_options opts = {}) {
-        return std::make_shared<rate_limiter>(private_tag{}, std::move(ex), opts);
+    /// A limiter counting in `store`, or in memory (this process only) when null.
+    static std::shared_ptr<rate_limiter> create(executor_type ex, limiter_options opts = {},
+                                                std::unique_ptr<window_store> store = nullptr) {
+        if (!store)
+            store = std::make_unique<detail::rate_window>(opts.requests_per_window, opts.window, opts.safety_margin,
+                                                          opts.daily_limit);
+        return std::make_shared<rate_limiter>(private_tag{}, std::move(ex), opts, std::move(store));
     }
 
-    rate_limiter(private_tag, executor_type ex, limiter_options opts)
-        : strand_(boost::asio::make_strand(ex)),
-          opts_(opts),
-          window_(opts.requests_per_window, opts.window, opts.safety_margin, opts.daily_limit),
-          timer_(strand_) {}
+    rate_limiter(private_tag, executor_type ex, limiter_options opts, std::unique_ptr<window_store> store)
+        : strand_(boost::asio::make_strand(ex)), opts_(opts), window_(std::move(store)), timer_(strand_) {}
 
     const limiter_options& options() const noexcept { return opts_; }
 
@@ -88,7 +90,7 @@ public:
     /// The server still said RATE_LIMIT_EXCEEDED: send nothing for a full window.
     void on_rate_limited() {
         boost::asio::dispatch(strand_, [self = shared_from_this()] {
-            self->window_.penalize(clock::now());
+            self->window_->penalize(clock::now());
             ++self->stats_.cooldowns;
             self->pump();
         });
@@ -97,7 +99,7 @@ public:
     /// The server said DAILY_LIMIT_EXCEEDED: refuse at once until the server's midnight.
     void on_daily_limited() {
         boost::asio::dispatch(strand_, [self = shared_from_this()] {
-            self->window_.exhaust_day(self->today());
+            self->window_->exhaust_day(self->today());
             self->pump();
         });
     }
@@ -109,7 +111,7 @@ public:
             self->opts_.requests_per_window = requests_per_minute;
             self->opts_.window = std::chrono::seconds(60);
             self->opts_.daily_limit = daily_limit;
-            self->window_.adopt(requests_per_minute, self->opts_.window, self->opts_.safety_margin, daily_limit,
+            self->window_->adopt(requests_per_minute, self->opts_.window, self->opts_.safety_margin, daily_limit,
                                 used_today, self->today());
             self->pump();
         });
@@ -122,7 +124,7 @@ public:
             [self = shared_from_this()](auto handler) {
                 boost::asio::dispatch(self->strand_, [self, h = std::move(handler)]() mutable {
                     auto s = self->stats_;
-                    s.used_today = self->window_.used_today();
+                    s.used_today = self->window_->used_today();
                     s.waiting = self->high_.size() + self->low_.size();
                     auto ex = boost::asio::get_associated_executor(h, self->strand_.get_inner_executor());
                     boost::asio::post(ex, boost::asio::append(std::move(h), s));
@@ -212,14 +214,14 @@ private:
         clock::time_point wake = clock::time_point::max();
         while (!high_.empty() || !low_.empty()) {
             auto& q = high_.empty() ? low_ : high_;
-            auto decision = window_.try_acquire(now, day);
-            if (decision.verdict == detail::window_decision::kind::granted) {
+            auto decision = window_->try_acquire(now, day);
+            if (decision.verdict == window_decision::kind::granted) {
                 ++stats_.granted;
                 complete(q.front(), {});
                 q.pop_front();
                 continue;
             }
-            if (decision.verdict == detail::window_decision::kind::daily_exhausted) {
+            if (decision.verdict == window_decision::kind::daily_exhausted) {
                 for (auto* dq : {&high_, &low_}) {
                     for (auto& w : *dq) complete(w, make_error_code(errc::daily_limit_exceeded));
                     dq->clear();
@@ -260,7 +262,7 @@ private:
 
     boost::asio::strand<executor_type> strand_;
     limiter_options opts_;
-    detail::rate_window window_;
+    std::unique_ptr<window_store> window_;
     boost::asio::steady_timer timer_;
     bool armed_ = false;
     clock::time_point armed_for_{};

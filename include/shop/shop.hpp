@@ -11,3 +11,4 @@
 #include <shop/money.hpp>
 #include <shop/rate_limiter.hpp>
 #include <shop/retry.hpp>
+#include <shop/window_store.hpp>

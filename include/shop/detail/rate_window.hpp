@@ -3,6 +3,8 @@
 // made-up time points and no sleeps.
 #pragma once
 
+#include <shop/window_store.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -26,26 +28,19 @@ inline std::chrono::system_clock::time_point next_server_midnight(std::chrono::s
     return std::chrono::system_clock::time_point(std::chrono::seconds((day + 1) * 86400) - utc_offset);
 }
 
-/// What the window says about sending one more request now.
-struct window_decision {
-    enum class kind { granted, wait, daily_exhausted } verdict = kind::granted;
-    /// For `wait`: the earliest moment the request may go out.
-    std::chrono::steady_clock::time_point not_before{};
-};
+using window_decision = shop::window_decision;
 
 /// Guarantees at most `limit` sends in any interval of length `window + margin`, and at
 /// most `daily_limit` sends per server day. Every granted send counts, whatever its fate.
 /// A limit of 0 turns the window off (the day and the cool-downs still apply).
-class rate_window {
+class rate_window final : public window_store {
 public:
-    using time_point = std::chrono::steady_clock::time_point;
-    using duration = std::chrono::steady_clock::duration;
 
     rate_window(std::uint32_t limit, duration window, duration margin, std::uint32_t daily_limit)
         : limit_(limit), span_(window + margin), daily_limit_(daily_limit) {}
 
     /// Decides and, when granted, records the send.
-    window_decision try_acquire(time_point now, std::int64_t day) {
+    window_decision try_acquire(time_point now, std::int64_t day) override {
         roll_day(day);
         if (exhausted_day_ == day_ || (daily_limit_ && used_today_ >= daily_limit_))
             return {window_decision::kind::daily_exhausted, {}};
@@ -63,7 +58,7 @@ public:
     /// key's real limit is evidently lower than ours (a changed key, another process using
     /// it), so the rate is halved until adopt() restores the server's numbers. Refusals
     /// arriving during the cool-down belong to the same burst and change nothing more.
-    void penalize(time_point now) {
+    void penalize(time_point now) override {
         if (now < cooldown_until_) return;
         if (limit_ > 1) limit_ /= 2;
         cooldown_until_ = now + span_;
@@ -71,7 +66,7 @@ public:
     }
 
     /// The server says the day is used up: refuse until the day changes.
-    void exhaust_day(std::int64_t day) {
+    void exhaust_day(std::int64_t day) override {
         roll_day(day);
         exhausted_day_ = day;
     }
@@ -79,7 +74,7 @@ public:
     /// Adopt the server's numbers (from /account/info). `used_today` is the server's count
     /// for today; the local count never goes below it.
     void adopt(std::uint32_t limit, duration window, duration margin, std::uint32_t daily_limit,
-               std::uint32_t used_today, std::int64_t day) {
+               std::uint32_t used_today, std::int64_t day) override {
         limit_ = limit;
         span_ = window + margin;
         daily_limit_ = daily_limit;
@@ -91,7 +86,7 @@ public:
     std::uint32_t limit() const noexcept { return limit_; }
     duration span() const noexcept { return span_; }
     std::uint32_t daily_limit() const noexcept { return daily_limit_; }
-    std::uint32_t used_today() const noexcept { return used_today_; }
+    std::uint32_t used_today() const noexcept override { return used_today_; }
     time_point cooldown_until() const noexcept { return cooldown_until_; }
     /// Sends inside the current window (as of the last call).
     std::size_t in_window() const noexcept { return sends_.size(); }
