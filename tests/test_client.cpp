@@ -610,3 +610,26 @@ TEST_CASE("limiter: sync_limits adopts the server's numbers") {
     REQUIRE(s);
     CHECK(s->used_today >= info.usage_today.total_requests);
 }
+
+TEST_CASE("client: several keys share one pool, each with its own credentials and limiter") {
+    running_sim sim;
+    auto second = account("c333");
+    second.balance = money::from_vnd(777);
+    sim->state().add_account(second);
+    asio::io_context io;
+    shop::pool_options po;
+    po.max_connections = 2;
+    auto pool = shop::connection_pool::create(io.get_executor(), sim->base_url(), {}, po);
+    shop::client first(pool, config_for(sim->base_url()));
+    shop::client other(pool, config_for(sim->base_url(), second.key, second.secret));
+    CHECK(first.limiter() != other.limiter());
+    for (int i = 0; i < 5; ++i) {
+        CHECK(run(io, first.balance()).balance.current == money::from_vnd(500'000'000));
+        CHECK(run(io, other.balance()).balance.current == money::from_vnd(777));
+    }
+    auto s = pool->stats();
+    CHECK(s.opened == 1); // one keep-alive connection served both keys in turn
+    CHECK(s.reused >= 9);
+    // A pool serves one origin only.
+    CHECK_THROWS_AS(shop::client(pool, config_for("http://127.0.0.1:1/api/v1")), shop::error);
+}
