@@ -11,4 +11,5 @@
 #include <shop/money.hpp>
 #include <shop/rate_limiter.hpp>
 #include <shop/retry.hpp>
+#include <shop/status_poller.hpp>
 #include <shop/window_store.hpp>

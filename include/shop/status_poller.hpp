@@ -1,0 +1,583 @@
+// shop::status_poller: watches many orders (thousands of trans_ids) until each reaches a
+// terminal status or the run's deadline, sending up to `pipeline_depth` GET /orders/status
+// requests pipelined on each of up to `connections` pooled connections.
+//
+//     shop::status_poller poller(client, {.connections = 2, .pipeline_depth = 16});
+//     auto results = co_await poller.async_poll(ids, [](const shop::poll_result& r) { ... },
+//                                               boost::asio::use_awaitable);
+//
+// How it works: `connections` workers run as coroutines on one strand and share one
+// detail::poll_schedule (when each order is due); each worker leases a connection from the
+// client's pool and keeps a detail::pipeline_queue of the requests on the wire. Responses are
+// matched FIFO (and checked against the trans_id they carry). Every request takes a slot of
+// the client's limiter (request_priority::low), so order creation is never starved.
+//
+// Trouble on a connection (closed mid-pipeline, stalled past read_timeout, fewer answers
+// than requests, an answer for another order): the unanswered requests are re-queued (they
+// are GETs), the connection is closed, never returned to the pool, and the worker continues
+// on a fresh connection at depth 1. Every answer is counted for exactly one order.
+#pragma once
+
+#include <shop/client.hpp>
+#include <shop/detail/pipeline_queue.hpp>
+#include <shop/detail/poll_schedule.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace shop {
+
+/// Settings of one status_poller. A zero duration is not "disabled" here: every wait of the
+/// poller is bounded.
+struct poll_options {
+    /// Connections used at once (workers), each leased from the client's pool. Default 2.
+    /// More than pool_options::max_connections only makes the extra workers wait.
+    std::size_t connections = 2;
+    /// Requests in flight per connection (HTTP/1.1 pipelining). Default 16; 1 = no
+    /// pipelining. A connection that misbehaves falls back to 1 for the rest of the run.
+    std::size_t pipeline_depth = 16;
+    /// Re-poll interval of a pending order: first 1 s, then ×1.5, at most 30 s.
+    detail::poll_intervals intervals{};
+    /// Bound on the whole run (default 10 min): orders not terminal by then end with
+    /// terminal == false and errc::timeout.
+    std::chrono::milliseconds deadline = std::chrono::minutes(10);
+    /// Longest wait for the next response on a connection with requests in flight (default
+    /// 30 s); a stalled pipeline counts as connection trouble (re-queue, depth 1).
+    std::chrono::milliseconds read_timeout = std::chrono::seconds(30);
+    /// Bound on one connection acquisition (default 10 s); failed acquisitions are retried
+    /// with a growing pause (100 ms … 2 s) until the run's deadline.
+    std::chrono::milliseconds acquire_timeout = std::chrono::seconds(10);
+};
+
+/// The outcome for one watched order.
+struct poll_result {
+    std::string trans_id;
+    /// The last status read (none if no answer was ever read).
+    std::optional<order_status_result> last;
+    /// Empty when the order reached a terminal status. Otherwise why it ended without one:
+    /// the API's verdict (order_not_found, invalid_api_key, daily_limit_exceeded, …; such an
+    /// order is not polled again), errc::invalid_argument (malformed trans_id, never sent),
+    /// errc::timeout (the deadline came first; `last` may still hold a pending status),
+    /// errc::cancelled (the run or this order was cancelled), or the last transport error
+    /// when no answer was ever read. While the run goes on it holds a transient error
+    /// (HTTP 5xx page, broken body) of the last poll, cleared by the next good answer.
+    error_code ec;
+    diagnostics diag;
+    /// `last` holds a terminal status (completed, cancelled, refunded, cancelled_no_refund).
+    bool terminal = false;
+    /// Answers read for this order (each answer is counted once, for one order).
+    std::size_t polls = 0;
+};
+
+/// Counters of the last (or current) run of a status_poller.
+struct poll_stats {
+    std::size_t requests_written = 0;     ///< requests flushed to a connection (resends included)
+    std::size_t responses_read = 0;       ///< responses read and matched (abandoned included)
+    std::size_t abandoned = 0;            ///< responses read and discarded (order stopped while on the wire)
+    std::size_t requeued = 0;             ///< requests re-queued after connection trouble
+    std::size_t connection_failures = 0;  ///< connections closed for trouble (close, stall, short answer)
+    std::size_t degraded_workers = 0;     ///< workers that fell back to depth 1
+    std::size_t max_in_flight = 0;        ///< deepest pipeline seen on one connection
+};
+
+/// Polls many orders' statuses until terminal, pipelined over a few pooled connections.
+///
+/// The client (and its pool and limiter) must outlive every run. One run at a time per
+/// poller object (stop_watching and stats refer to the latest run).
+///
+/// Cancellation of async_poll: terminal (the token's cancellation slot). All workers stop
+/// promptly, connections with requests on the wire are closed (never returned to the pool
+/// half-read), and the operation completes normally with the results so far; orders not
+/// yet terminal carry errc::cancelled. Partial and total cancellation are not supported.
+class status_poller {
+public:
+    using clock = std::chrono::steady_clock;
+    using update_handler = std::function<void(const poll_result&)>;
+
+    explicit status_poller(client& c, poll_options o = {}) : client_(c), opts_(o) {
+        if (opts_.connections == 0) opts_.connections = 1;
+        if (opts_.pipeline_depth == 0) opts_.pipeline_depth = 1;
+    }
+
+    const poll_options& options() const noexcept { return opts_; }
+
+    /// Polls every trans_id until terminal or the deadline. `on_update` (may be empty) is
+    /// called on the poller's strand each time an order's status changes (the first answer
+    /// included) and when an order ends with an error; it must not block and should not
+    /// throw (an exception ends the run and is the operation's exception).
+    ///
+    /// Completion signature: void(std::exception_ptr, std::vector<poll_result>), one result
+    /// per input trans_id, in input order (duplicates are polled once and share a result).
+    template <class Token = client::default_token>
+    auto async_poll(std::vector<std::string> trans_ids, update_handler on_update, Token&& token = {}) {
+        auto st = std::make_shared<run_state>(client_, opts_, std::move(on_update));
+        current_ = st;
+        return boost::asio::co_spawn(st->strand, run(st, std::move(trans_ids)), std::forward<Token>(token));
+    }
+
+    /// Stops watching one order of the current run: it ends with errc::cancelled (unless it
+    /// already ended). A request for it already on the wire is abandoned: its response is
+    /// still read and discarded, so the connection stays in step. Thread-safe.
+    void stop_watching(std::string trans_id) {
+        auto st = current_;
+        if (!st) return;
+        // post, not dispatch: never re-entered from inside an update handler.
+        boost::asio::post(st->strand, [st, id = std::move(trans_id)] { st->stop_one(id); });
+    }
+
+    /// Counters of the latest run (read them after it completed, or on its strand).
+    poll_stats stats() const {
+        auto st = current_;
+        return st ? st->stats : poll_stats{};
+    }
+
+private:
+    using strand_type = boost::asio::strand<boost::asio::any_io_executor>;
+    using timer_type = boost::asio::steady_timer;
+
+    struct worker_slot {
+        explicit worker_slot(strand_type const& s, std::size_t depth) : queue(depth), timer(s) {}
+        detail::pipeline_queue<std::string> queue;
+        timer_type timer;     // its sleep; cancelled by notify()
+        bool sleeping = false;
+        bool no_work = false;  // asleep because nothing was scheduled (all in flight elsewhere)
+        bool running = false;
+        boost::asio::cancellation_signal stop;
+    };
+
+    struct order_state {
+        poll_result result;
+        bool finished = false;  // terminal, dropped or stopped: never polled again
+    };
+
+    struct run_state {
+        run_state(client& c, poll_options const& o, update_handler h)
+            : cl(c),
+              opts(o),
+              on_update(std::move(h)),
+              strand(boost::asio::make_strand(c.get_executor())),
+              started(clock::now()),
+              deadline(started + o.deadline),
+              schedule(o.intervals, deadline),
+              all_done(strand) {}
+
+        client& cl;
+        poll_options opts;
+        update_handler on_update;
+        strand_type strand;
+        clock::time_point started, deadline;
+        detail::poll_schedule schedule;
+        std::vector<order_state> orders;
+        std::unordered_map<std::string, std::size_t> index;
+        std::vector<std::unique_ptr<worker_slot>> workers;
+        std::size_t running = 0;
+        timer_type all_done;
+        bool cancelled = false;
+        std::exception_ptr fatal;
+        poll_stats stats;
+        error_code last_transport;
+        std::string last_transport_detail;
+
+        order_state* find(std::string const& id) {
+            auto it = index.find(id);
+            return it == index.end() ? nullptr : &orders[it->second];
+        }
+
+        // Wakes sleeping workers: work became due, or the run may be over.
+        void notify() {
+            for (auto& w : workers)
+                if (w->sleeping) w->timer.cancel();
+        }
+        // An order was scheduled again: wake the workers that slept for lack of any schedule.
+        void notify_idle() {
+            for (auto& w : workers)
+                if (w->sleeping && w->no_work) w->timer.cancel();
+        }
+
+        void deliver(order_state& o) {
+            if (!on_update || fatal) return;
+            try {
+                on_update(o.result);
+            } catch (...) {
+                fatal = std::current_exception();
+                stop_all();
+            }
+        }
+
+        void stop_all() {
+            cancelled = true;
+            for (auto& w : workers)
+                if (w->running) w->stop.emit(boost::asio::cancellation_type::terminal);
+        }
+
+        void finish_with(order_state& o, error_code ec, diagnostics diag) {
+            o.finished = true;
+            o.result.ec = ec;
+            o.result.diag = std::move(diag);
+            schedule.drop(o.result.trans_id);
+            deliver(o);
+            notify();
+        }
+
+        void stop_one(std::string const& id) {
+            auto* o = find(id);
+            if (!o || o->finished) return;
+            for (auto& w : workers)
+                if (w->queue.abandon(id)) break;
+            diagnostics d;
+            d.endpoint = std::string(detail::ep_orders_status);
+            d.message = "stopped watching this order";
+            finish_with(*o, make_error_code(errc::cancelled), std::move(d));
+        }
+
+        // One answer for `id` (already matched FIFO).
+        // Returns false when the answer belongs to another order: the stream is out of step.
+        bool on_answer(std::string const& id, http_response const& resp, clock::time_point now) {
+            auto* o = find(id);
+            if (!o || o->finished) return true;
+            order_status_result r;
+            error_code ec;
+            diagnostics diag;
+            try {
+                r = client::read_status(resp);
+            } catch (error const& e) {
+                ec = e.code();
+                diag = e.diag();
+            } catch (std::exception const& e) {
+                ec = make_error_code(errc::bad_response);
+                diag.message = e.what();
+                diag.endpoint = std::string(detail::ep_orders_status);
+                diag.http_status = resp.status;
+            }
+            if (!ec && r.order.trans_id != id) return false;
+            ++o->result.polls;
+            if (!ec) {
+                bool const changed = !o->result.last || !(o->result.last->order.status == r.order.status);
+                bool const terminal = r.order.status.is_terminal();
+                o->result.last = std::move(r);
+                o->result.terminal = terminal;
+                o->result.ec = {};
+                o->result.diag = {};
+                schedule.on_polled(id, terminal, now);
+                if (terminal) o->finished = true;
+                else notify_idle();
+                if (changed) deliver(*o);
+                return true;
+            }
+            if (ec == errc::rate_limit_exceeded) {
+                // Not acted on: ask again once the limiter's cool-down allows.
+                cl.note_refusal(ec);
+                o->result.ec = ec;
+                o->result.diag = std::move(diag);
+                schedule.on_requeue(id, now);
+                notify_idle();
+                return true;
+            }
+            if (ec == errc::daily_limit_exceeded) cl.note_refusal(ec);
+            if (ec == errc::http_error || ec == errc::bad_response ||
+                (ec == errc::unknown_server_error && diag.http_status >= 500)) {
+                // A broken answer from a front end or the server: poll again later.
+                o->result.ec = ec;
+                o->result.diag = std::move(diag);
+                schedule.on_polled(id, false, now);
+                notify_idle();
+                return true;
+            }
+            // A verdict of the API about this order (ORDER_NOT_FOUND, auth, permission…): final.
+            finish_with(*o, ec, std::move(diag));
+            return true;
+        }
+
+        void requeue(std::vector<std::string> const& ids, clock::time_point now) {
+            for (auto const& id : ids) {
+                schedule.on_requeue(id, now);
+                ++stats.requeued;
+            }
+            if (!ids.empty()) notify();
+        }
+    };
+
+    static boost::asio::awaitable<std::vector<poll_result>> run(std::shared_ptr<run_state> st,
+                                                               std::vector<std::string> ids) {
+        namespace net = boost::asio;
+        co_await net::this_coro::throw_if_cancelled(false);
+        auto const now = clock::now();
+        st->orders.reserve(ids.size());
+        std::vector<std::size_t> slot_of(ids.size());
+        for (std::size_t i = 0; i < ids.size(); ++i) {
+            auto found = st->index.find(ids[i]);
+            if (found != st->index.end()) {
+                slot_of[i] = found->second;
+                continue;
+            }
+            slot_of[i] = st->orders.size();
+            st->index.emplace(ids[i], st->orders.size());
+            order_state o;
+            o.result.trans_id = ids[i];
+            try {
+                (void)st->cl.make_status_request(ids[i]);  // validates the trans_id
+                st->schedule.add(ids[i], now);
+            } catch (error const& e) {
+                o.finished = true;
+                o.result.ec = e.code();
+                o.result.diag = e.diag();
+            }
+            st->orders.push_back(std::move(o));
+        }
+        for (auto& o : st->orders)
+            if (o.finished) st->deliver(o);  // malformed trans_ids: never sent
+
+        std::size_t const n = std::min(st->opts.connections, std::max<std::size_t>(st->schedule.watching(), 1));
+        for (std::size_t i = 0; i < n; ++i)
+            st->workers.push_back(std::make_unique<worker_slot>(st->strand, st->opts.pipeline_depth));
+        st->running = n;
+        st->all_done.expires_at(clock::time_point::max());
+        for (std::size_t i = 0; i < n; ++i) {
+            auto& w = *st->workers[i];
+            w.running = true;
+            net::co_spawn(st->strand, worker(st, i),
+                          net::bind_cancellation_slot(w.stop.slot(), net::bind_executor(st->strand, [st, i](std::exception_ptr e) {
+                              st->workers[i]->running = false;
+                              if (e && !st->fatal) {
+                                  st->fatal = e;
+                                  st->stop_all();
+                              }
+                              if (--st->running == 0) st->all_done.cancel();
+                          })));
+        }
+        while (st->running > 0) {
+            auto waited = co_await st->all_done.async_wait(net::as_tuple(net::use_awaitable));
+            (void)waited;
+            auto cs = co_await net::this_coro::cancellation_state;
+            if (cs.cancelled() != net::cancellation_type::none) {
+                st->stop_all();
+                co_await net::this_coro::reset_cancellation_state();
+            }
+        }
+        if (st->fatal) std::rethrow_exception(st->fatal);
+
+        for (auto& o : st->orders) {
+            if (o.finished) continue;
+            if (st->cancelled) {
+                o.result.ec = make_error_code(errc::cancelled);
+                o.result.diag.message = "the poll was cancelled";
+            } else if (o.result.polls == 0 && st->last_transport) {
+                o.result.ec = st->last_transport;
+                o.result.diag.message = st->last_transport_detail;
+            } else {
+                o.result.ec = make_error_code(errc::timeout);
+                o.result.diag.message = "the poll's deadline passed before a terminal status";
+            }
+            o.result.diag.endpoint = std::string(detail::ep_orders_status);
+        }
+        std::vector<poll_result> out;
+        out.reserve(ids.size());
+        for (std::size_t i = 0; i < ids.size(); ++i) out.push_back(st->orders[slot_of[i]].result);
+        co_return out;
+    }
+
+    // Sleeps until `until` or notify(); returns false if the worker was cancelled.
+    static boost::asio::awaitable<bool> sleep_until(run_state& st, worker_slot& w, clock::time_point until) {
+        namespace net = boost::asio;
+        w.timer.expires_at(until);
+        w.sleeping = true;
+        auto waited = co_await w.timer.async_wait(net::as_tuple(net::use_awaitable));
+        (void)waited;
+        w.sleeping = false;
+        auto cs = co_await net::this_coro::cancellation_state;
+        co_return cs.cancelled() == net::cancellation_type::none && !st.cancelled;
+    }
+
+    static boost::asio::awaitable<void> worker(std::shared_ptr<run_state> stp, std::size_t index) {
+        namespace net = boost::asio;
+        using namespace boost::asio::experimental::awaitable_operators;
+        co_await net::this_coro::throw_if_cancelled(false);
+        auto& st = *stp;
+        auto& w = *st.workers[index];
+        auto& q = w.queue;
+        auto const cs = co_await net::this_coro::cancellation_state;
+        auto stopped = [&] { return cs.cancelled() != net::cancellation_type::none || st.cancelled; };
+
+        connection_lease lease;
+        bool fresh = false;
+        bool degraded_counted = false;
+        auto acquire_pause = std::chrono::milliseconds(100);
+        http_response resp;
+        timer_type limit_timer(st.strand);
+
+        // Connection trouble: hand the unanswered requests back, close, go on at depth 1.
+        // `why` by value: it is often the connection's last_error(), gone once the lease closes.
+        auto trouble = [&](error_code ec, std::string why) {
+            auto ids = q.on_failure();
+            st.requeue(ids, clock::now());
+            lease.mark_broken();
+            lease.release();
+            fresh = true;
+            if (stopped()) return;
+            ++st.stats.connection_failures;
+            st.last_transport = ec;
+            st.last_transport_detail = std::move(why);
+            if (!degraded_counted && q.degraded()) {
+                degraded_counted = true;
+                ++st.stats.degraded_workers;
+            }
+        };
+
+        for (;;) {
+            if (stopped()) break;
+            auto now = clock::now();
+            if (now >= st.deadline) break;
+            if (q.idle() && st.schedule.done()) break;
+
+            if (q.idle()) {
+                auto next = st.schedule.next_due();
+                if (!next || *next > now) {
+                    // Nothing to send or read: give the connection back and sleep.
+                    lease.release();
+                    auto until = next ? std::min(*next, st.deadline) : st.deadline;
+                    w.no_work = !next;
+                    if (!(co_await sleep_until(st, w, until))) break;
+                    continue;
+                }
+            }
+
+            if (!lease) {
+                auto bound = std::min(st.deadline, now + st.opts.acquire_timeout);
+                lease_result got = co_await st.cl.pool()->acquire(bound, fresh);
+                if (stopped()) break;
+                if (got.ec) {
+                    st.last_transport = got.ec;
+                    st.last_transport_detail = got.detail;
+                    auto until = std::min(st.deadline, clock::now() + acquire_pause);
+                    w.no_work = false;
+                    acquire_pause = std::min(acquire_pause * 2, std::chrono::milliseconds(2000));
+                    if (!(co_await sleep_until(st, w, until))) break;
+                    continue;
+                }
+                acquire_pause = std::chrono::milliseconds(100);
+                lease = std::move(got.lease);
+                fresh = false;
+            }
+            auto& conn = *lease;
+
+            // Refill the pipeline with due orders, one limiter slot each.
+            bool failed = false;
+            while (q.can_write() && !failed) {
+                auto due = st.schedule.take_due(clock::now(), 1);
+                if (due.empty()) break;
+                std::string id = std::move(due.front());
+                // A limiter slot, waiting no longer than the run's deadline.
+                limit_timer.expires_at(st.deadline);
+                auto slot_wait = st.cl.limiter()->async_acquire(request_priority::low, net::as_tuple(net::use_awaitable));
+                auto deadline_wait = limit_timer.async_wait(net::as_tuple(net::use_awaitable));
+                auto raced = co_await (std::move(slot_wait) || std::move(deadline_wait));
+                error_code lec;
+                if (raced.index() == 0) lec = std::get<0>(std::get<0>(raced));
+                else lec = make_error_code(errc::timeout);
+                auto* o = st.find(id);
+                if (stopped() || lec == errc::cancelled) {
+                    st.schedule.on_requeue(id, clock::now());
+                    break;
+                }
+                if (!o || o->finished) continue;  // stopped while we waited
+                if (lec == errc::daily_limit_exceeded) {
+                    diagnostics d;
+                    d.endpoint = std::string(detail::ep_orders_status);
+                    d.message = "daily request limit reached; refused locally until the server's midnight";
+                    st.finish_with(*o, lec, std::move(d));
+                    continue;
+                }
+                if (lec) {  // rate_limited_locally (try again later) or the deadline
+                    o->result.ec = lec;
+                    st.schedule.on_requeue(id, clock::now());
+                    break;
+                }
+                http_request req = st.cl.make_status_request(id);
+                if (auto qec = conn.queue_request(req)) {
+                    st.schedule.on_requeue(id, clock::now());
+                    st.notify();
+                    trouble(qec, conn.last_error());
+                    failed = true;
+                    break;
+                }
+                q.on_written(std::move(id));
+                ++st.stats.requests_written;
+            }
+            if (failed) continue;
+            if (stopped()) break;
+            st.stats.max_in_flight = std::max(st.stats.max_in_flight, q.in_flight());
+            if (conn.queued() > 0) {
+                auto fec = co_await conn.flush(st.deadline);
+                if (fec) {
+                    trouble(fec, conn.last_error());
+                    continue;
+                }
+            }
+            if (q.idle()) continue;
+
+            // Read the oldest answer.
+            auto read_bound = std::min(st.deadline, clock::now() + st.opts.read_timeout);
+            auto rec = co_await conn.read_response(resp, read_bound);
+            if (rec) {
+                trouble(rec, conn.last_error());
+                continue;
+            }
+            ++st.stats.responses_read;
+            auto answered = q.on_response();
+            if (answered.abandoned) {
+                ++st.stats.abandoned;
+            } else if (!st.on_answer(answered.id, resp, clock::now())) {
+                // An answer for another order: the stream is out of step. Nothing of it is
+                // counted; everything unanswered (this one included) is asked again.
+                st.requeue(std::vector<std::string>{answered.id}, clock::now());
+                trouble(make_error_code(errc::bad_response), "a pipelined answer did not match its request");
+                continue;
+            }
+            if (conn.server_closes()) {
+                // Connection: close: what is still on the wire will not be answered.
+                if (!q.idle()) trouble(make_error_code(errc::connection_closed), "the server closed a pipelined connection");
+                else lease.release();
+            }
+        }
+
+        // Leaving: anything still on the wire goes back (others may still run) and the
+        // connection is closed rather than parked half-read.
+        if (!q.idle()) {
+            auto ids = q.on_failure();
+            st.requeue(ids, clock::now());
+            lease.mark_broken();
+        }
+        lease.release();
+        st.notify();
+    }
+
+    client& client_;
+    poll_options opts_;
+    std::shared_ptr<run_state> current_;
+};
+
+} // namespace shop
