@@ -4,6 +4,7 @@
 #include "output.hpp"
 
 #include <shop/json.hpp>
+#include <shop/status_poller.hpp>
 
 #include <boost/json/serialize.hpp>
 
@@ -195,29 +196,86 @@ void add_client_commands(CLI::App& app, global_options& g, int& rc) {
     });
 
     // --- status ---
-    auto ids = std::make_shared<std::vector<std::string>>();
+    struct status_opts {
+        std::vector<std::string> ids;
+        bool wait = false;
+        std::size_t connections = 2, depth = 16;
+        double wait_seconds = 600;
+    };
+    auto so = std::make_shared<status_opts>();
     auto* status = app.add_subcommand("status", "show orders' status and delivered items");
-    status->add_option("trans_ids", *ids, "TRANS_ID...")->required();
-    status->callback([&g, &rc, ids] {
-        rc = run_client(g, [ids, &g](shop::client& c) -> asio::awaitable<void> {
+    status->add_option("trans_ids", so->ids, "TRANS_ID...")->required();
+    status->add_flag("--wait", so->wait, "poll until every order is completed, cancelled or refunded");
+    status->add_option("--connections", so->connections, "connections used at once")->check(CLI::Range(1, 64));
+    status->add_option("--pipeline-depth", so->depth, "requests in flight per connection")->check(CLI::Range(1, 64));
+    status->add_option("--wait-timeout", so->wait_seconds, "give up waiting after this many seconds")
+        ->check(CLI::PositiveNumber);
+    status->callback([&g, &rc, so] {
+        rc = run_client(g, [so, &g](shop::client& c) -> asio::awaitable<void> {
+            shop::poll_options po;
+            po.connections = so->connections;
+            po.pipeline_depth = so->depth;
+            po.deadline = std::chrono::milliseconds(static_cast<std::int64_t>(so->wait_seconds * 1000));
+            std::vector<shop::poll_result> results;
+            if (so->wait) {
+                shop::status_poller poller(c, po);
+                auto on_update = [&g](const shop::poll_result& r) {
+                    if (!g.json && r.last) fmt::print(stderr, "{}: {}\n", r.trans_id, r.last->order.status.raw);
+                };
+                std::vector<std::string> ids = so->ids;
+                results = co_await poller.async_poll(std::move(ids), on_update, asio::use_awaitable);
+            } else {
+                // One look at each order.
+                for (auto const& id : so->ids) {
+                    shop::poll_result r;
+                    r.trans_id = id;
+                    auto answer = co_await c.order_status(id, asio::as_tuple(asio::use_awaitable));
+                    if (auto e = shop::error_of(std::get<0>(answer))) {
+                        r.ec = e->code;
+                        r.diag = e->diag;
+                    } else {
+                        r.last = std::move(std::get<1>(answer));
+                    }
+                    results.push_back(std::move(r));
+                }
+            }
             boost::json::array all;
             table t({"trans_id", "status", "product", "plan", "qty", "amount", "delivered"});
-            std::vector<shop::order_status_result> results;
-            for (auto const& id : *ids) results.push_back(co_await c.order_status(id));
+            int failures = 0;
+            shop::error_code first_ec;
+            shop::diagnostics first_diag;
             for (auto const& r : results) {
-                if (g.json) {
-                    all.push_back(shop::to_json(r));
+                if (!r.last || (r.ec && r.ec != shop::errc::timeout)) {
+                    if (!failures++) {
+                        first_ec = r.ec;
+                        first_diag = r.diag;
+                    }
+                    t.add({r.trans_id, r.ec ? r.ec.message() : std::string("no answer"), "", "", "", "", ""});
                     continue;
                 }
-                t.add({r.order.trans_id, r.order.status.raw, r.order.product ? r.order.product->name : "(deleted)",
-                       r.order.plan ? r.order.plan->name : "(deleted)", std::to_string(r.order.quantity),
-                       r.order.final_amount.to_php_string(),
-                       fmt::format("{}/{}", r.delivery.delivered_count, r.delivery.expected_count)});
+                auto const& s = *r.last;
+                if (g.json) {
+                    all.push_back(shop::to_json(s));
+                    continue;
+                }
+                t.add({s.order.trans_id, s.order.status.raw, s.order.product ? s.order.product->name : "(deleted)",
+                       s.order.plan ? s.order.plan->name : "(deleted)", std::to_string(s.order.quantity),
+                       s.order.final_amount.to_php_string(),
+                       fmt::format("{}/{}", s.delivery.delivered_count, s.delivery.expected_count)});
             }
-            if (g.json) co_return print_json(all);
-            t.print();
-            for (auto const& r : results)
-                for (auto const& item : r.delivery.items) fmt::print("{}: {}\n", r.order.trans_id, item);
+            if (g.json) print_json(all);
+            else {
+                t.print();
+                for (auto const& r : results)
+                    if (r.last)
+                        for (auto const& item : r.last->delivery.items) fmt::print("{}: {}\n", r.trans_id, item);
+            }
+            auto unfinished = std::count_if(results.begin(), results.end(), [](auto const& r) {
+                return r.last && !r.last->order.status.is_terminal();
+            });
+            if (so->wait && unfinished)
+                fmt::print(stderr, "{} order(s) not finished within {} s\n", unfinished, so->wait_seconds);
+            if (failures) throw shop::error(first_ec ? first_ec : shop::make_error_code(shop::errc::bad_response), first_diag);
         });
     });
 
