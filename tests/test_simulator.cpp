@@ -1125,3 +1125,16 @@ TEST_CASE("stop() ends every connection and the io_context runs out of work") {
     CHECK(ec != net::error::timed_out);
     CHECK(sim->base_url() == "http://127.0.0.1:" + std::to_string(sim->port()) + "/api/v1");
 }
+
+TEST_CASE("far-away dates in list filters neither overflow nor break the filter") {
+    using namespace simtest;
+    running_sim sim;
+    auto placed = once(sim->port(), "POST", api_path("orders/create"), create_body(900));
+    REQUIRE(placed.status == 201);
+    auto far = once(sim->port(), "GET", api_path("orders/list?from_date=1000-01-01&to_date=9999-12-31"));
+    REQUIRE(far.status == 200);
+    CHECK(json::parse(far.body).at("data").at("orders").as_array().size() == 1);
+    auto future = once(sim->port(), "GET", api_path("orders/list?from_date=2999-01-01"));
+    REQUIRE(future.status == 200);
+    CHECK(json::parse(future.body).at("data").at("orders").as_array().empty());
+}

@@ -9,6 +9,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -66,6 +67,9 @@ inline std::optional<sim_clock::time_point> parse_local(std::string_view s, std:
     int n = std::sscanf(str.c_str(), "%4d-%2d-%2d %2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &se, &tail);
     if (n != 3 && n != 6) return std::nullopt;
     if (n == 3 && str.size() != 10) return std::nullopt;
+    // system_clock counts nanoseconds (years 1678..2262): keep far dates inside, so a
+    // filter such as to_date=2999-12-31 still means "no upper bound" and never overflows.
+    y = std::clamp(y, 1900, 2200);
     year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
     if (!ymd.ok() || h < 0 || h > 23 || mi < 0 || mi > 59 || se < 0 || se > 60) return std::nullopt;
     return sim_clock::time_point(sys_days{ymd} + hours{h} + minutes{mi} + seconds{se} - offset);
