@@ -394,12 +394,10 @@ private:
             env.ec = result.ec;
             env.diag.endpoint = std::string(endpoint);
             env.diag.message = result.detail.empty() ? result.ec.message() : result.detail;
-            // A create that may have reached the server: nobody can say whether it was placed.
-            if (!req.idempotent && result.maybe_sent && result.ec != errc::cancelled) {
+            // A create that may have reached the server (cancelled or not): nobody can say
+            // whether it was placed.
+            if (!req.idempotent && result.maybe_sent) {
                 env.diag.message = "order may or may not have been placed (" + env.diag.message + ")";
-                env.ec = errc::outcome_unknown;
-            } else if (!req.idempotent && result.maybe_sent) {
-                env.diag.message = "cancelled after the order may have been sent";
                 env.ec = errc::outcome_unknown;
             }
             return env;
