@@ -101,7 +101,8 @@ TEST_CASE("rate_window: randomized, no window of length W+margin ever holds more
             auto end = std::lower_bound(sent.begin() + i, sent.end(), sent[i] + window + margin);
             REQUIRE(static_cast<std::uint32_t>(end - (sent.begin() + i)) <= n);
         }
-        // And it is not needlessly strict: the rate reached is most of what is allowed.
+        // Something was granted at all (how much of the allowed rate is reached is checked
+        // against the simulator in test_client).
         REQUIRE(sent.size() > 0);
     }
 }
