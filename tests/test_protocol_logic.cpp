@@ -149,3 +149,191 @@ TEST_CASE("same_fields and twin_key ignore order, nothing else") {
     CHECK(twin_key(1, 2, a) != twin_key(1, 3, a));
     CHECK(twin_key(1, 2, {{"a", "1\x1e" "b"}}) != twin_key(1, 2, {{"a", "1"}, {"b", ""}}));
 }
+
+// ---------------------------------------------------------------- bulk placement
+
+#include <shop/detail/bulk_journal.hpp>
+#include <shop/detail/bulk_queue.hpp>
+
+TEST_CASE("bulk_queue: index order, twins held back while one is lost, pause and stop") {
+    using clock = bulk_queue::clock;
+    auto const t0 = clock::time_point{} + 1h;
+    bulk_queue q({"a", "b", "a", "c", "a"});
+    CHECK(q.next() == 0u);
+    CHECK(q.next() == 1u);
+    CHECK(q.in_flight() == 2);
+    q.on_lost(0, t0);  // twins of 0 (2 and 4) wait now
+    CHECK(q.next() == 3u);
+    CHECK_FALSE(q.next());
+    CHECK_FALSE(q.has_ready());
+    CHECK(q.should_reconcile(t0, 10, 5s));  // nothing else can be sent
+    q.on_done(1);
+    q.on_done(3);
+    q.resend(0);  // reconciliation: nothing was placed
+    CHECK(q.lost_count() == 0);
+    CHECK(q.next() == 0u);  // back in index order
+    CHECK(q.next() == 2u);  // twins in flight together are fine
+    q.on_lost(0, t0 + 1s);
+    q.on_lost(2, t0 + 2s);
+    CHECK(q.lost_items() == std::vector<std::size_t>{0, 2});
+    CHECK(q.oldest_loss() == t0 + 1s);
+    CHECK(q.newest_loss() == t0 + 2s);
+    CHECK_FALSE(q.next());  // 4 is their twin
+    q.resolve(0);
+    CHECK_FALSE(q.next());  // 2 is still lost
+    q.resolve(2);
+    q.pause();
+    CHECK_FALSE(q.next());
+    q.resume();
+    CHECK(q.next() == 4u);
+    q.requeue(4);  // refused before acting
+    CHECK(q.waiting_count() == 1);
+    q.stop();
+    CHECK_FALSE(q.next());
+    CHECK(q.finished());
+    CHECK(q.unsent() == std::vector<std::size_t>{4});
+}
+
+TEST_CASE("bulk_queue: reconcile when the batch is full or the oldest loss has waited") {
+    using clock = bulk_queue::clock;
+    auto const t0 = clock::time_point{} + 1h;
+    bulk_queue q({"a", "b", "c", "d"});
+    CHECK_FALSE(q.should_reconcile(t0, 2, 5s));
+    q.next();
+    q.next();
+    q.on_lost(0, t0);
+    CHECK_FALSE(q.should_reconcile(t0 + 1s, 2, 5s));  // others can still be sent
+    CHECK(q.should_reconcile(t0 + 5s, 2, 5s));         // waited long enough
+    q.on_lost(1, t0 + 1s);
+    CHECK(q.should_reconcile(t0 + 1s, 2, 5s));         // a full batch
+    CHECK_FALSE(q.finished());
+    q.settle(2);
+    q.settle(3);
+    q.resolve(0);
+    q.resolve(1);
+    CHECK(q.finished());
+}
+
+TEST_CASE("match_lost_group: interchangeable twins share the matching orders") {
+    auto order = [](std::int64_t id, std::string trans, std::int64_t created) {
+        order_candidate c;
+        c.id = id;
+        c.trans_id = std::move(trans);
+        c.plan_id = 900;
+        c.quantity = 1;
+        c.final_amount = shop::money::from_vnd(10000);
+        c.created = created;
+        c.fields = shop::field_list{};
+        return c;
+    };
+    lost_attempt a;
+    a.plan_id = 900;
+    a.quantity = 1;
+    a.not_before = 1000;
+    a.after_id = 10;
+    auto b = a;
+    b.after_id = 12;
+    std::vector<order_candidate> orders{order(13, "T13", 1001), order(11, "T11", 1000), order(9, "OLD", 1000)};
+    std::set<std::string> claimed;
+
+    // Two attempts, two matches: the older order to the earlier attempt.
+    auto v = match_lost_group({a, b}, orders, claimed);
+    REQUIRE(v.size() == 2);
+    CHECK(v[0].verdict == match_verdict::kind::adopt);
+    CHECK(v[0].trans_id == "T11");
+    CHECK(v[1].verdict == match_verdict::kind::adopt);
+    CHECK(v[1].trans_id == "T13");
+
+    // Three attempts, two matches: the third placed nothing.
+    auto c = b;
+    c.after_id = 13;
+    v = match_lost_group({a, b, c}, orders, claimed);
+    CHECK(v[2].verdict == match_verdict::kind::none);
+
+    // One attempt, two matches: cannot tell.
+    v = match_lost_group({a}, orders, claimed);
+    CHECK(v[0].verdict == match_verdict::kind::ambiguous);
+
+    // Claimed orders and orders older than every attempt do not count.
+    claimed.insert("T11");
+    v = match_lost_group({a}, orders, claimed);
+    CHECK(v[0].verdict == match_verdict::kind::adopt);
+    CHECK(v[0].trans_id == "T13");
+
+    // An order only the earlier attempt could have placed, with the later attempt alone:
+    // the pairing fails, so nothing is adopted.
+    claimed = {"T13"};
+    v = match_lost_group({b}, orders, claimed);
+    CHECK(v[0].verdict == match_verdict::kind::none);
+
+    // Fields unknown: fetch them first.
+    lost_attempt f = a;
+    f.fields = {{"tai_khoan", "x"}};
+    orders[0].fields.reset();
+    v = match_lost_group({f}, orders, {});
+    CHECK(v[0].verdict == match_verdict::kind::need_fields);
+    CHECK(v[0].need == std::vector<std::string>{"T13"});
+    orders[0].fields = shop::field_list{{"tai_khoan", "x"}};
+    v = match_lost_group({f}, orders, {});
+    CHECK(v[0].verdict == match_verdict::kind::adopt);
+    CHECK(v[0].trans_id == "T13");
+}
+
+TEST_CASE("bulk journal: lines replay into each item's state") {
+    journal_run run;
+    run.after_id = 41;
+    run.start_balance = shop::money::from_hundredths(123456789);
+    run.server_offset = -3;
+    run.items = 5;
+    std::string text = journal_run_line(run) + "\n";
+    for (std::size_t i = 0; i < 5; ++i) {
+        shop::bulk_item item{.plan_id = 905, .quantity = 2, .fields = {{"tai_khoan", "a\"b\n" + std::to_string(i)}}};
+        if (i == 4) item.coupon_code = "GIAM10";
+        text += journal_item_line(i, item) + "\n";
+    }
+    text += journal_attempt_line(0, 1, 1700000000, 41) + "\n";
+    text += journal_placed_line(0, "ABC", 42, shop::money::from_vnd(20000), shop::money::from_vnd(19000), false) + "\n";
+    text += journal_attempt_line(1, 1, 1700000001, 42) + "\n";  // crashed in flight
+    text += journal_attempt_line(2, 1, 1700000002, 42) + "\n";
+    text += journal_not_placed_line(2) + "\n";
+    text += journal_attempt_line(3, 1, 1700000003, 42) + "\n";
+    text += journal_rejected_line(3, shop::make_error_code(shop::errc::cart_error), "CART_ERROR", "h\u1EBFt") + "\n";
+    text += journal_resume_line() + "\n";
+    text += journal_unknown_line(1, "balance off") + "\n";
+
+    auto r = replay_journal(text);
+    CHECK_FALSE(r.torn_tail);
+    CHECK(r.whole_size == text.size());
+    CHECK(r.run.after_id == 41);
+    CHECK(r.run.start_balance == shop::money::from_hundredths(123456789));
+    CHECK(r.run.server_offset == -3);
+    REQUIRE(r.items.size() == 5);
+    CHECK(r.items[3].fields.front().second == "a\"b\n3");
+    CHECK(r.items[4].coupon_code == "GIAM10");
+    CHECK(r.items[4].quantity == 2);
+    using kind = journal_item_state::kind;
+    CHECK(r.states[0].state == kind::placed);
+    CHECK(r.states[0].trans_id == "ABC");
+    CHECK(r.states[0].charged == shop::money::from_vnd(19000));
+    CHECK(r.states[1].state == kind::lost);
+    CHECK(r.states[1].not_before == 1700000001);
+    CHECK(r.states[1].after_id == 42);
+    CHECK(r.states[1].message == "balance off");
+    CHECK(r.states[2].state == kind::not_placed);
+    CHECK(r.states[2].attempts == 1);
+    CHECK(r.states[3].state == kind::rejected);
+    CHECK(r.states[3].ec == shop::errc::cart_error);
+    CHECK(r.states[4].state == kind::fresh);
+
+    // A torn last line is ignored (and reported); a broken line elsewhere is an error.
+    auto torn = text + R"({"t":"placed","i":1,"trans)";
+    auto t = replay_journal(torn);
+    CHECK(t.torn_tail);
+    CHECK(t.whole_size == text.size());
+    CHECK(t.states[1].state == kind::lost);
+    CHECK_THROWS_AS(replay_journal(R"({"t":"placed","i":1,"trans)" "\n" + text), shop::error);
+    CHECK_THROWS_AS(replay_journal(""), shop::error);
+    CHECK_THROWS_AS(replay_journal(journal_run_line(run) + "\n"), shop::error);  // items missing
+    auto wrong = text + journal_not_placed_line(7) + "\n";
+    CHECK_THROWS_AS(replay_journal(wrong), shop::error);
+}

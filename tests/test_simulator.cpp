@@ -83,7 +83,7 @@ TEST_CASE("products/list serves every plan the documentation mentions") {
         for (auto const& pl : p.at("plans").as_array()) plans[num(pl.at("id"))] = &pl.as_object();
     }
     CHECK(ids == std::set<std::int64_t>{10, 12, 21, 29, 90});
-    for (auto id : {5, 18, 19, 319, 320, 900, 901, 902, 903, 904}) CHECK(plans.count(id));
+    for (auto id : {5, 18, 19, 319, 320, 900, 901, 902, 903, 904, 905}) CHECK(plans.count(id));
 
     auto const& adobe = products[0].as_object();
     CHECK(num(adobe.at("id")) == 29);

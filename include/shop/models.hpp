@@ -89,6 +89,14 @@ struct create_order_request {
     std::string coupon_code;       ///< optional; an invalid coupon only yields a warning
 };
 
+/// One order of a bulk run (shop::bulk_placer): an item and the coupon to place it with.
+struct bulk_item {
+    std::int64_t plan_id = 0;
+    std::int64_t quantity = 1;
+    field_list fields;
+    std::string coupon_code; ///< empty = none
+};
+
 struct created_order {
     std::int64_t order_id = 0;
     std::string trans_id;

@@ -11,5 +11,6 @@
 #include <shop/money.hpp>
 #include <shop/rate_limiter.hpp>
 #include <shop/retry.hpp>
+#include <shop/bulk_placer.hpp>
 #include <shop/status_poller.hpp>
 #include <shop/window_store.hpp>

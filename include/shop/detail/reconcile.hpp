@@ -54,6 +54,8 @@ struct lost_attempt {
     std::optional<money> expected_amount;
     /// Server time (unix seconds) just before the create was sent, less a clock slack.
     std::int64_t not_before = 0;
+    /// The newest order id known before the create was sent: only later ids can be its order.
+    std::int64_t after_id = 0;
 };
 
 /// One order from the listing, with its fields when they were fetched (via /orders/status).
@@ -98,6 +100,7 @@ inline match_verdict match_lost_attempt(const lost_attempt& a, const std::vector
     for (auto const& o : orders) {
         if (claimed.count(o.trans_id)) continue;
         if (o.plan_id != a.plan_id || o.quantity != a.quantity) continue;
+        if (o.id <= a.after_id) continue;
         if (o.created != 0 && o.created < a.not_before) continue;
         if (a.expected_amount && o.final_amount != *a.expected_amount) continue;
         shortlist.push_back(&o);
@@ -125,6 +128,68 @@ inline match_verdict match_lost_attempt(const lost_attempt& a, const std::vector
         v.verdict = match_verdict::kind::ambiguous;
     }
     return v;
+}
+
+/// Several lost attempts of identical items (same plan, quantity, fields): they are
+/// interchangeable, so up to as many matching orders as attempts are shared out among them
+/// (oldest order to the attempt sent first); the attempts left over matched nothing. More
+/// matches than attempts means foreign orders look the same: every attempt is ambiguous.
+/// `attempts` in the order they were sent. One verdict per attempt.
+inline std::vector<match_verdict> match_lost_group(const std::vector<lost_attempt>& attempts,
+                                                   const std::vector<order_candidate>& orders,
+                                                   const std::set<std::string>& claimed) {
+    std::vector<match_verdict> out(attempts.size());
+    if (attempts.empty()) return out;
+    // The loosest bounds of the group find every order that may belong to one of them.
+    lost_attempt loosest = attempts.front();
+    for (auto const& a : attempts) {
+        loosest.not_before = std::min(loosest.not_before, a.not_before);
+        loosest.after_id = std::min(loosest.after_id, a.after_id);
+        if (!(a.expected_amount == loosest.expected_amount)) loosest.expected_amount.reset();
+    }
+    std::vector<const order_candidate*> matches;
+    std::vector<std::string> need;
+    for (auto const& o : orders) {
+        if (claimed.count(o.trans_id)) continue;
+        std::vector<order_candidate> one{o};
+        auto v = match_lost_attempt(loosest, one, claimed);
+        if (v.verdict == match_verdict::kind::need_fields) need.push_back(o.trans_id);
+        else if (v.verdict == match_verdict::kind::adopt) matches.push_back(&o);
+    }
+    if (!need.empty()) {
+        for (auto& v : out) {
+            v.verdict = match_verdict::kind::need_fields;
+            v.need = need;
+        }
+        return out;
+    }
+    if (matches.size() > attempts.size()) {
+        for (auto& v : out) v.verdict = match_verdict::kind::ambiguous;
+        return out;
+    }
+    std::sort(matches.begin(), matches.end(), [](auto* a, auto* b) { return a->id < b->id; });
+    // Oldest order to the earliest attempt it can belong to (an order is never older than
+    // the attempt that placed it).
+    std::vector<bool> taken(matches.size(), false);
+    for (std::size_t i = 0; i < attempts.size(); ++i) {
+        for (std::size_t m = 0; m < matches.size(); ++m) {
+            if (taken[m]) continue;
+            auto const& o = *matches[m];
+            if (o.id <= attempts[i].after_id || (o.created != 0 && o.created < attempts[i].not_before)) continue;
+            if (attempts[i].expected_amount && o.final_amount != *attempts[i].expected_amount) continue;
+            taken[m] = true;
+            out[i].verdict = match_verdict::kind::adopt;
+            out[i].trans_id = o.trans_id;
+            break;
+        }
+    }
+    // A match no attempt could take means the orders and attempts do not pair up cleanly.
+    if (std::find(taken.begin(), taken.end(), false) != taken.end())
+        for (auto& v : out) {
+            v.verdict = match_verdict::kind::ambiguous;
+            v.trans_id.clear();
+        }
+    return out;
 }
 
 /// Identity of an item for the twin rule: while one item with the same plan, quantity and

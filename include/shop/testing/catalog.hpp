@@ -354,6 +354,10 @@ struct catalog {
         auto p904 = plan(904, "G\u00F3i th\u1EE7 c\u00F4ng", 30000, false, "days", 30, 0);
         p904.sale_price = money::from_vnd(25000);
         bench.plans.push_back(std::move(p904));
+        // Instant, with a required field: bulk runs of distinct items.
+        auto p905 = plan(905, "G\u00F3i theo t\u00E0i kho\u1EA3n 10K", 10000, true, "days", 30, 1'000'000);
+        p905.fields = {{"tai_khoan", "T\u00E0i kho\u1EA3n", "text", true}};
+        bench.plans.push_back(std::move(p905));
         c.products = {std::move(adobe), std::move(figma), std::move(windows), std::move(premium), std::move(bench)};
 
         auto coupon = [](std::string code, coupon_spec::kind k, std::int64_t value) {

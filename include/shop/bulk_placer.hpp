@@ -1,0 +1,947 @@
+// shop::bulk_placer: places many orders with bounded concurrency and never pays twice.
+//
+//     shop::bulk_placer placer(client, {.concurrency = 8, .journal_path = "run.jsonl"});
+//     auto report = co_await placer.async_place(items, [](const shop::bulk_progress& p) { ... },
+//                                               boost::asio::use_awaitable);
+//
+// Each item ends placed (trans_id, amount), rejected (the error with its diagnostics), outcome
+// unknown (with the evidence gathered) or not attempted (a fatal condition stopped the run).
+//
+// The API has no idempotency key, so a create whose answer was lost is never resent blindly.
+// The item becomes "lost" and its twins (same plan, quantity, fields, coupon) are held back.
+// Lost items are reconciled in passes: new sends pause until no create is in flight, the order
+// listing is walked newest first down to the newest order known before the attempt (no
+// server-side filters: the deployed server fails them), candidates are matched on plan,
+// quantity, creation time, amount (when this run has seen the price) and, through
+// /orders/status, fields. The one unclaimed match is adopted. When nothing matches, the
+// balance decides: if it equals the start balance minus everything this run is known to have
+// been charged (summary.total_amount), the attempt placed nothing and the item is sent again
+// (bulk_options::retry_unplaced); otherwise it stays outcome unknown. The balance test
+// assumes the run is the only spender on the account while it runs; anything else moving the
+// balance makes lost items end unknown rather than risk a second payment.
+//
+// All of it runs on one strand: `concurrency` sender coroutines and one reconciler, sharing a
+// detail::bulk_queue. Every wait is bounded by the client's own timeouts or a short re-check.
+#pragma once
+
+#include <shop/client.hpp>
+#include <shop/detail/bulk_journal.hpp>
+#include <shop/detail/bulk_queue.hpp>
+#include <shop/detail/reconcile.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <exception>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+namespace shop {
+
+/// Settings of one bulk run.
+struct bulk_options {
+    /// Creates in flight at once (default 8).
+    std::size_t concurrency = 8;
+    /// Send an item again when reconciliation proved its lost attempt placed nothing and
+    /// charged nothing (default on). Off: such an item ends rejected.
+    bool retry_unplaced = true;
+    /// Creates sent per item at most, counting resends after a proven non-placement and
+    /// after refusals that certainly did not act (rate limit, no connection). Default 5.
+    std::size_t max_attempts = 5;
+    /// Reconcile once this many items are lost (0 = `concurrency`), when nothing else can be
+    /// sent, or when the oldest loss has waited `reconcile_after`.
+    std::size_t reconcile_batch = 0;
+    std::chrono::milliseconds reconcile_after = std::chrono::seconds(2);
+    /// Time between a loss and the pass that may conclude "nothing was placed": a server
+    /// still working on a request the client gave up on gets this long to commit it.
+    std::chrono::milliseconds settle = std::chrono::seconds(1);
+    /// Passes a lost item takes part in before it ends outcome unknown; passes that left items
+    /// unresolved are `pass_interval` apart.
+    std::size_t reconcile_passes = 3;
+    std::chrono::milliseconds pass_interval = std::chrono::seconds(1);
+    /// Margin on the server clock when matching creation times.
+    std::chrono::seconds clock_slack = std::chrono::seconds(120);
+    /// The server's zone (created_at is server-local; deployments are in Vietnam).
+    std::chrono::seconds server_utc_offset = std::chrono::hours(7);
+    /// Listing pages (100 orders each) one pass reads at most.
+    std::size_t max_list_pages = 100;
+    /// JSON-lines journal (empty = none); it must not exist yet. See async_resume.
+    std::string journal_path;
+    /// Force every journal line to the disk (fsync), not only to the operating system.
+    bool journal_sync = false;
+};
+
+enum class bulk_outcome {
+    placed,        ///< an order exists for the item (answered, or adopted by reconciliation)
+    rejected,      ///< the API refused it, or a lost attempt was proved to have placed nothing
+    unknown,       ///< an attempt's answer was lost and reconciliation could not tell
+    not_attempted, ///< never sent: the run stopped first
+};
+
+constexpr std::string_view to_string(bulk_outcome o) noexcept {
+    switch (o) {
+    case bulk_outcome::placed: return "placed";
+    case bulk_outcome::rejected: return "rejected";
+    case bulk_outcome::unknown: return "unknown";
+    case bulk_outcome::not_attempted: return "not_attempted";
+    }
+    return "?";
+}
+
+/// The final state of one item.
+struct bulk_item_result {
+    std::size_t index = 0;
+    bulk_outcome outcome = bulk_outcome::not_attempted;
+    std::string trans_id;
+    std::int64_t order_id = 0;
+    money final_amount;
+    /// What the create's answer said was charged (summary.total_amount); empty when the
+    /// order was adopted by reconciliation.
+    std::optional<money> charged;
+    /// The order's status when placed (from the create's answer or from reconciliation).
+    std::optional<order_status> status;
+    /// Found by reconciliation after its answer was lost.
+    bool adopted = false;
+    /// Creates sent for this item.
+    std::size_t attempts = 0;
+    /// Why it was rejected, not attempted or unknown; for an adopted order, the loss.
+    error_code ec;
+    diagnostics diag;
+    /// What happened to its lost attempts, in order (empty when nothing was lost).
+    std::vector<std::string> evidence;
+};
+
+/// A snapshot delivered to the progress handler.
+struct bulk_progress {
+    std::size_t total = 0, placed = 0, rejected = 0, unknown = 0, not_attempted = 0;
+    std::size_t in_flight = 0;   ///< creates on their way
+    std::size_t reconciling = 0; ///< lost items awaiting reconciliation
+    std::chrono::milliseconds elapsed{0};
+    /// Items settled per second so far, and the time left at that rate.
+    double rate = 0;
+    std::optional<std::chrono::milliseconds> eta;
+    bool stopping = false; ///< a fatal condition stopped new sends (see stop_reason)
+    error_code stop_reason;
+    std::size_t done() const noexcept { return placed + rejected + unknown + not_attempted; }
+};
+
+struct bulk_report {
+    std::vector<bulk_item_result> items; ///< in input order
+    std::size_t placed = 0, rejected = 0, unknown = 0, not_attempted = 0;
+    money start_balance;
+    std::optional<money> end_balance;  ///< read after the run (empty if that read failed)
+    money charged_total;               ///< charged for placed items (final_amount for adopted ones)
+    error_code stop_reason;            ///< the fatal condition that stopped new sends, if any
+    diagnostics stop_diag;
+    std::size_t creates_sent = 0;      ///< creates sent in this run
+    std::size_t reconcile_passes = 0;
+    std::size_t adopted = 0;           ///< lost answers whose order reconciliation found
+    std::size_t resent = 0;            ///< items sent again after a proven non-placement
+    std::chrono::milliseconds elapsed{0};
+};
+
+/// Conditions that end every further create the same way: no new sends after one of them.
+inline bool is_fatal_for_bulk(error_code const& ec) noexcept {
+    if (ec.category() != error_category()) return false;
+    switch (static_cast<errc>(ec.value())) {
+    case errc::insufficient_balance:
+    case errc::invalid_api_key:
+    case errc::invalid_api_secret:
+    case errc::disabled_api_key:
+    case errc::expired_api_key:
+    case errc::api_disabled:
+    case errc::user_banned:
+    case errc::ip_not_allowed:
+    case errc::permission_denied:
+    case errc::daily_limit_exceeded:
+    case errc::method_not_allowed:
+    case errc::endpoint_not_found:
+    case errc::connect_failed:
+    case errc::tls_handshake_failed:
+    case errc::tls_verification_failed: return true;
+    default: return false;
+    }
+}
+
+/// Places many orders; see the top of this header.
+///
+/// The client (with its pool and limiter) must outlive every run. One run at a time per
+/// placer.
+///
+/// Cancellation of async_place/async_resume: terminal (the token's cancellation slot). New
+/// sends stop, creates in flight are cancelled (those that may have reached the server end
+/// outcome unknown, with the journal to resume from), and the operation completes normally
+/// with the report so far.
+class bulk_placer {
+public:
+    using clock = std::chrono::steady_clock;
+    using progress_handler = std::function<void(const bulk_progress&)>;
+
+    explicit bulk_placer(client& c, bulk_options o = {}) : client_(c), opts_(std::move(o)) {
+        if (opts_.concurrency == 0) opts_.concurrency = 1;
+        if (opts_.max_attempts == 0) opts_.max_attempts = 1;
+        if (opts_.reconcile_passes == 0) opts_.reconcile_passes = 1;
+        if (opts_.max_list_pages == 0) opts_.max_list_pages = 1;
+        if (opts_.reconcile_batch == 0) opts_.reconcile_batch = opts_.concurrency;
+    }
+
+    const bulk_options& options() const noexcept { return opts_; }
+
+    /// Places every item. `on_progress` (may be empty) is called on the run's strand after
+    /// every change; it must not block, and an exception from it ends the run (it becomes the
+    /// operation's exception, after the creates in flight have been settled).
+    ///
+    /// Completion signature: void(std::exception_ptr, bulk_report). The operation fails only
+    /// when nothing was sent: the starting balance could not be read, or the journal could
+    /// not be created.
+    template <class Token = client::default_token>
+    auto async_place(std::vector<bulk_item> items, progress_handler on_progress, Token&& token = {}) {
+        auto st = std::make_shared<run_state>(client_, opts_, std::move(on_progress));
+        return boost::asio::co_spawn(st->strand, run_new(st, std::move(items)), std::forward<Token>(token));
+    }
+
+    /// Continues the run recorded in `journal_path` (items and settings of attempts come from
+    /// it; this placer's options apply otherwise). Attempts that never got an outcome, and
+    /// items left unknown, are reconciled before anything is sent; items never sent are sent.
+    /// The journal is appended to. Same completion as async_place.
+    template <class Token = client::default_token>
+    auto async_resume(std::string journal_path, progress_handler on_progress, Token&& token = {}) {
+        auto st = std::make_shared<run_state>(client_, opts_, std::move(on_progress));
+        return boost::asio::co_spawn(st->strand, run_resumed(st, std::move(journal_path)), std::forward<Token>(token));
+    }
+
+private:
+    using strand_type = boost::asio::strand<boost::asio::any_io_executor>;
+    using timer_type = boost::asio::steady_timer;
+
+    struct task_slot {
+        explicit task_slot(strand_type const& s) : timer(s) {}
+        timer_type timer;
+        bool sleeping = false;
+        bool running = false;
+        boost::asio::cancellation_signal stop;
+    };
+
+    struct item_state {
+        std::string key;             // twin key
+        std::size_t passes = 0;      // reconciliation passes it took part in while lost
+        std::uint64_t sent_seq = 0;  // order of its last send, for matching twins
+        std::int64_t not_before = 0; // of the last attempt (server unix seconds)
+        std::int64_t after_id = 0;   // of the last attempt
+        bool proven_unplaced = false;// a lost attempt was shown to have placed nothing
+    };
+
+    struct run_state {
+        run_state(client& c, bulk_options const& o, progress_handler h)
+            : cl(c), opts(o), on_progress(std::move(h)), strand(boost::asio::make_strand(c.get_executor())),
+              all_done(strand), started(clock::now()) {}
+
+        client& cl;
+        bulk_options opts;
+        progress_handler on_progress;
+        strand_type strand;
+        timer_type all_done;
+        clock::time_point started;
+
+        std::vector<bulk_item> items;
+        std::vector<item_state> state;
+        std::vector<bulk_item_result> results;
+        std::optional<detail::bulk_queue> queue;
+        detail::journal_file journal;
+        bulk_report report;
+
+        std::int64_t server_offset = 0;  // server unix time - local unix time
+        std::int64_t known_max_id = 0;   // newest order id known to exist
+        std::set<std::string> claimed;   // trans_ids of this run's orders
+        std::map<std::string, field_list> fields_of;          // fetched via /orders/status
+        std::map<std::string, order_status_result> status_of; // idem
+        std::map<std::string, money> learned_amount;          // plan|qty → final_amount (no coupon)
+        std::uint64_t send_seq = 0;
+
+        std::vector<std::unique_ptr<task_slot>> tasks;
+        std::size_t running = 0;
+        bool cancelled = false;
+        std::exception_ptr fatal;
+
+        std::int64_t server_now() const {
+            auto local = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+            return local + server_offset;
+        }
+
+        void notify() {
+            for (auto& t : tasks)
+                if (t->sleeping) t->timer.cancel();
+        }
+
+        void stop_all() {
+            cancelled = true;
+            if (queue) queue->stop();
+            for (auto& t : tasks)
+                if (t->running) t->stop.emit(boost::asio::cancellation_type::terminal);
+        }
+
+        // A fatal condition: no new sends, the rest of the run settles what is in flight.
+        void stop_sends(error_code ec, diagnostics const& diag) {
+            if (!report.stop_reason) {
+                report.stop_reason = ec;
+                report.stop_diag = diag;
+            }
+            queue->stop();
+            notify();
+        }
+
+        void write_journal(std::string const& line) { journal.write_line(line); }
+
+        void progress() {
+            if (!on_progress || fatal) return;
+            bulk_progress p;
+            p.total = results.size();
+            for (std::size_t i = 0; i < results.size(); ++i) {
+                if (queue->phase_of(i) != detail::bulk_queue::phase::done) continue;
+                switch (results[i].outcome) {
+                case bulk_outcome::placed: ++p.placed; break;
+                case bulk_outcome::rejected: ++p.rejected; break;
+                case bulk_outcome::unknown: ++p.unknown; break;
+                case bulk_outcome::not_attempted: ++p.not_attempted; break;
+                }
+            }
+            p.in_flight = queue->in_flight();
+            p.reconciling = queue->lost_count();
+            p.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started);
+            double secs = std::max(0.001, std::chrono::duration<double>(p.elapsed).count());
+            p.rate = static_cast<double>(p.done()) / secs;
+            if (p.rate > 0 && !queue->stopped())
+                p.eta = std::chrono::milliseconds(static_cast<std::int64_t>(static_cast<double>(p.total - p.done()) / p.rate * 1000.0));
+            p.stopping = queue->stopped();
+            p.stop_reason = report.stop_reason;
+            try {
+                on_progress(p);
+            } catch (...) {
+                fatal = std::current_exception();
+                stop_all();
+            }
+        }
+
+        void placed(std::size_t i, std::string trans_id, std::int64_t order_id, money final_amount,
+                    std::optional<money> charged, std::optional<order_status> status, bool adopted) {
+            auto& r = results[i];
+            r.outcome = bulk_outcome::placed;
+            if (!adopted) {  // a resend that was answered: the earlier loss is history (evidence)
+                r.ec = {};
+                r.diag = {};
+            }
+            r.trans_id = std::move(trans_id);
+            r.order_id = order_id;
+            r.final_amount = final_amount;
+            r.charged = charged;
+            r.status = std::move(status);
+            r.adopted = adopted;
+            claimed.insert(r.trans_id);
+            known_max_id = std::max(known_max_id, order_id);
+            report.charged_total += charged.value_or(final_amount);
+            if (adopted) ++report.adopted;
+            if (items[i].coupon_code.empty() && !adopted)
+                learned_amount[amount_key(items[i])] = final_amount;
+        }
+
+        static std::string amount_key(bulk_item const& item) {
+            return std::to_string(item.plan_id) + '|' + std::to_string(item.quantity);
+        }
+    };
+
+    // --- setting a run up --------------------------------------------------------------
+
+    static std::string key_of(bulk_item const& item) {
+        return detail::twin_key(item.plan_id, item.quantity, item.fields) + '\x1d' + item.coupon_code;
+    }
+
+    static void init_items(run_state& st, std::vector<bulk_item> items) {
+        st.items = std::move(items);
+        st.state.resize(st.items.size());
+        st.results.resize(st.items.size());
+        std::vector<std::string> keys;
+        keys.reserve(st.items.size());
+        for (std::size_t i = 0; i < st.items.size(); ++i) {
+            st.state[i].key = key_of(st.items[i]);
+            keys.push_back(st.state[i].key);
+            st.results[i].index = i;
+        }
+        st.queue.emplace(std::move(keys));
+    }
+
+    static boost::asio::awaitable<bulk_report> run_new(std::shared_ptr<run_state> st, std::vector<bulk_item> items) {
+        namespace net = boost::asio;
+        co_await net::this_coro::throw_if_cancelled(false);
+        init_items(*st, std::move(items));
+        // The baseline: balance (and the server's clock) and the newest order, before any send.
+        auto bal = co_await st->cl.balance(net::as_tuple(net::use_awaitable));
+        if (std::get<0>(bal)) std::rethrow_exception(std::get<0>(bal));
+        order_list_query newest;
+        newest.limit = 1;
+        auto top = co_await st->cl.list_orders(newest, net::as_tuple(net::use_awaitable));
+        if (std::get<0>(top)) std::rethrow_exception(std::get<0>(top));
+        auto const& b = std::get<1>(bal);
+        st->report.start_balance = b.balance.current;
+        if (b.meta.timestamp > 0) {
+            auto local = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+            st->server_offset = b.meta.timestamp - local;
+        }
+        auto const& listed = std::get<1>(top).orders;
+        st->known_max_id = listed.empty() ? 0 : listed.front().id;
+        if (!st->opts.journal_path.empty()) {
+            st->journal.open(st->opts.journal_path, true, st->opts.journal_sync);
+            detail::journal_run header;
+            header.after_id = st->known_max_id;
+            header.start_balance = st->report.start_balance;
+            header.server_offset = st->server_offset;
+            header.items = st->items.size();
+            st->write_journal(detail::journal_run_line(header));
+            for (std::size_t i = 0; i < st->items.size(); ++i)
+                st->write_journal(detail::journal_item_line(i, st->items[i]));
+        }
+        co_return co_await drive(st);
+    }
+
+    static boost::asio::awaitable<bulk_report> run_resumed(std::shared_ptr<run_state> st, std::string path) {
+        namespace net = boost::asio;
+        co_await net::this_coro::throw_if_cancelled(false);
+        auto text = detail::journal_file::read_all(path);
+        auto replay = detail::replay_journal(text);
+        init_items(*st, std::move(replay.items));
+        st->report.start_balance = replay.run.start_balance;
+        st->server_offset = replay.run.server_offset;
+        st->known_max_id = replay.run.after_id;
+        auto const now = clock::now();
+        using kind = detail::journal_item_state::kind;
+        for (std::size_t i = 0; i < st->items.size(); ++i) {
+            auto const& js = replay.states[i];
+            auto& r = st->results[i];
+            auto& s = st->state[i];
+            r.attempts = js.attempts;
+            s.not_before = js.not_before;
+            s.after_id = js.after_id;
+            switch (js.state) {
+            case kind::fresh: break;
+            case kind::not_placed:
+                s.proven_unplaced = true;
+                r.evidence.push_back("earlier run: its last attempt placed nothing");
+                if (r.attempts >= st->opts.max_attempts) {
+                    r.outcome = bulk_outcome::rejected;
+                    r.ec = make_error_code(errc::outcome_unknown);
+                    r.diag.endpoint = std::string(detail::ep_orders_create);
+                    r.diag.message = "not placed (shown by an earlier run); attempts used up";
+                    st->queue->settle(i);
+                }
+                break;
+            case kind::placed:
+                st->placed(i, js.trans_id, js.order_id, js.final_amount, js.charged, std::nullopt, js.adopted);
+                st->queue->settle(i);
+                break;
+            case kind::rejected:
+                r.outcome = bulk_outcome::rejected;
+                r.ec = js.ec;
+                r.diag.server_code = js.code;
+                r.diag.message = js.message;
+                r.diag.endpoint = std::string(detail::ep_orders_create);
+                st->queue->settle(i);
+                break;
+            case kind::lost:
+                r.outcome = bulk_outcome::unknown;
+                r.ec = make_error_code(errc::outcome_unknown);
+                r.diag.endpoint = std::string(detail::ep_orders_create);
+                r.diag.message = js.message.empty() ? "an earlier run sent it and recorded no outcome" : js.message;
+                r.evidence.push_back("earlier run: " + r.diag.message);
+                s.sent_seq = ++st->send_seq;
+                st->queue->add_lost(i, now - st->opts.settle);  // long settled: it was sent before the crash
+                break;
+            }
+        }
+        if (replay.torn_tail) {
+            // Cut the torn line off, so what is appended starts on a line of its own.
+            std::error_code fec;
+            std::filesystem::resize_file(path, replay.whole_size, fec);
+            if (fec)
+                throw error(errc::invalid_argument,
+                            diagnostics{{}, "journal " + path + ": cannot cut its torn last line: " + fec.message(), {}, {}, 0});
+        }
+        st->journal.open(path, false, st->opts.journal_sync);
+        // A whole last line whose newline never made it: end it before appending.
+        if (!replay.torn_tail && !text.empty() && text.back() != '\n') st->write_journal({});
+        st->write_journal(detail::journal_resume_line());
+        co_return co_await drive(st);
+    }
+
+    // --- the run -----------------------------------------------------------------------
+
+    static boost::asio::awaitable<bulk_report> drive(std::shared_ptr<run_state> st) {
+        namespace net = boost::asio;
+        std::size_t const senders = std::max<std::size_t>(1, std::min(st->opts.concurrency, st->items.size()));
+        for (std::size_t i = 0; i < senders + 1; ++i) st->tasks.push_back(std::make_unique<task_slot>(st->strand));
+        st->running = senders + 1;
+        st->all_done.expires_at(clock::time_point::max());
+        for (std::size_t i = 0; i < senders + 1; ++i) {
+            auto& t = *st->tasks[i];
+            t.running = true;
+            auto body = i < senders ? sender(st, i) : reconciler(st, i);
+            net::co_spawn(st->strand, std::move(body),
+                          net::bind_cancellation_slot(t.stop.slot(), net::bind_executor(st->strand, [st, i](std::exception_ptr e) {
+                              st->tasks[i]->running = false;
+                              if (e && !st->fatal) {
+                                  st->fatal = e;
+                                  st->stop_all();
+                              }
+                              if (--st->running == 0) st->all_done.cancel();
+                              st->notify();
+                          })));
+        }
+        st->progress();
+        while (st->running > 0) {
+            auto waited = co_await st->all_done.async_wait(net::as_tuple(net::use_awaitable));
+            (void)waited;
+            auto cs = co_await net::this_coro::cancellation_state;
+            if (cs.cancelled() != net::cancellation_type::none) {
+                st->stop_all();
+                co_await net::this_coro::reset_cancellation_state();
+            }
+        }
+        finish(*st);
+        st->journal.close();
+        if (st->fatal) std::rethrow_exception(st->fatal);
+        if (!st->cancelled) {
+            auto end = co_await st->cl.balance(net::as_tuple(net::use_awaitable));
+            if (!std::get<0>(end)) st->report.end_balance = std::get<1>(end).balance.current;
+        }
+        st->progress();
+        st->report.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - st->started);
+        st->report.items = st->results;
+        co_return st->report;
+    }
+
+    // Everything not settled when the run ends: lost items stay unknown, waiting ones were
+    // never sent (or were proved unplaced earlier: rejected).
+    static void finish(run_state& st) {
+        for (auto i : st.queue->lost_items()) {
+            auto& r = st.results[i];
+            r.outcome = bulk_outcome::unknown;
+            r.evidence.push_back(st.cancelled ? "the run was cancelled before reconciliation settled it"
+                                              : "the run ended before reconciliation settled it");
+            st.queue->resolve(i);
+        }
+        for (auto i : st.queue->unsent()) {
+            auto& r = st.results[i];
+            if (st.state[i].proven_unplaced) {
+                r.outcome = bulk_outcome::rejected;
+                r.diag.message = "not placed (its lost attempt placed nothing); not sent again: " + stop_text(st);
+            } else {
+                r.outcome = bulk_outcome::not_attempted;
+                r.ec = make_error_code(errc::not_attempted);
+                r.diag = diagnostics{};
+                r.diag.endpoint = std::string(detail::ep_orders_create);
+                r.diag.message = "not sent: " + stop_text(st);
+            }
+        }
+        auto& rep = st.report;
+        rep.placed = rep.rejected = rep.unknown = rep.not_attempted = 0;
+        for (auto const& r : st.results) {
+            switch (r.outcome) {
+            case bulk_outcome::placed: ++rep.placed; break;
+            case bulk_outcome::rejected: ++rep.rejected; break;
+            case bulk_outcome::unknown: ++rep.unknown; break;
+            case bulk_outcome::not_attempted: ++rep.not_attempted; break;
+            }
+        }
+    }
+
+    static std::string stop_text(run_state const& st) {
+        if (st.report.stop_reason)
+            return "the run stopped on " + st.report.stop_diag.to_string();
+        if (st.cancelled) return "the run was cancelled";
+        return "the run ended";
+    }
+
+    // Sleeps until `until` or notify(); false once the task is cancelled.
+    static boost::asio::awaitable<bool> sleep_until(run_state& st, task_slot& t, clock::time_point until) {
+        namespace net = boost::asio;
+        t.timer.expires_at(until);
+        t.sleeping = true;
+        auto waited = co_await t.timer.async_wait(net::as_tuple(net::use_awaitable));
+        (void)waited;
+        t.sleeping = false;
+        auto cs = co_await net::this_coro::cancellation_state;
+        co_return cs.cancelled() == net::cancellation_type::none && !st.cancelled;
+    }
+
+    // The re-check period of idle tasks: every state change also wakes them.
+    static constexpr std::chrono::milliseconds idle_check{200};
+
+    static boost::asio::awaitable<void> sender(std::shared_ptr<run_state> stp, std::size_t index) {
+        namespace net = boost::asio;
+        co_await net::this_coro::throw_if_cancelled(false);
+        auto& st = *stp;
+        auto& t = *st.tasks[index];
+        while (!st.cancelled && !st.queue->finished()) {
+            auto next = st.queue->next();
+            if (!next) {
+                if (!(co_await sleep_until(st, t, clock::now() + idle_check))) break;
+                continue;
+            }
+            co_await send_one(st, *next);
+        }
+    }
+
+    static boost::asio::awaitable<void> send_one(run_state& st, std::size_t i) {
+        namespace net = boost::asio;
+        auto& r = st.results[i];
+        auto& s = st.state[i];
+        auto const& item = st.items[i];
+        ++r.attempts;
+        s.not_before = st.server_now() - st.opts.clock_slack.count();
+        s.after_id = st.known_max_id;
+        s.sent_seq = ++st.send_seq;
+        try {
+            st.write_journal(detail::journal_attempt_line(i, r.attempts, s.not_before, s.after_id));
+        } catch (error const& e) {
+            // Never send what could not be recorded.
+            --r.attempts;
+            st.queue->requeue(i);
+            st.stop_sends(e.code(), e.diag());
+            co_return;
+        }
+        create_order_request request;
+        request.items.push_back(order_item{item.plan_id, item.quantity, item.fields});
+        request.coupon_code = item.coupon_code;
+        ++st.report.creates_sent;
+        auto answer = co_await st.cl.create_order(std::move(request), net::as_tuple(net::use_awaitable));
+        auto const& ep = std::get<0>(answer);
+        if (!ep) {
+            auto const& res = std::get<1>(answer);
+            auto const& o = res.orders.front();
+            st.placed(i, o.trans_id, o.order_id, o.final_amount, res.summary.total_amount, o.status, false);
+            write_or_stop(st, detail::journal_placed_line(i, o.trans_id, o.order_id, o.final_amount, res.summary.total_amount, false));
+            st.queue->on_done(i);
+            after_change(st);
+            co_return;
+        }
+        auto info = error_of(ep).value();
+        auto const ec = info.code;
+        if (ec == errc::outcome_unknown || ec == errc::checkout_error || ec == errc::unknown_server_error) {
+            r.outcome = bulk_outcome::unknown;
+            r.ec = ec;
+            r.diag = info.diag;
+            r.evidence.push_back("attempt " + std::to_string(r.attempts) + ": " + info.diag.to_string());
+            st.queue->on_lost(i, clock::now());
+        } else if (ec == errc::cancelled) {
+            // Cancelled before anything could leave: nothing was placed.
+            --r.attempts;
+            --st.report.creates_sent;
+            write_or_stop(st, detail::journal_not_placed_line(i));
+            st.queue->requeue(i);
+        } else if (is_fatal_for_bulk(ec)) {
+            reject(st, i, ec, info.diag);
+            st.queue->on_done(i);
+            st.stop_sends(ec, info.diag);
+        } else if (ec == errc::rate_limit_exceeded || ec == errc::rate_limited_locally || ec == errc::pool_exhausted ||
+                   ec == errc::timeout) {
+            // Refused before acting (the client turns any create that may have left into
+            // outcome_unknown): try again later, within the item's attempts.
+            if (r.attempts < st.opts.max_attempts) {
+                r.evidence.push_back("attempt " + std::to_string(r.attempts) + " not acted on: " + info.diag.to_string());
+                write_or_stop(st, detail::journal_not_placed_line(i));
+                st.queue->requeue(i);
+            } else {
+                reject(st, i, ec, info.diag);
+                st.queue->on_done(i);
+            }
+        } else {
+            reject(st, i, ec, info.diag);
+            st.queue->on_done(i);
+        }
+        after_change(st);
+    }
+
+    static void reject(run_state& st, std::size_t i, error_code ec, diagnostics const& diag) {
+        auto& r = st.results[i];
+        r.outcome = bulk_outcome::rejected;
+        r.ec = ec;
+        r.diag = diag;
+        write_or_stop(st, detail::journal_rejected_line(i, ec, diag.server_code, diag.message));
+    }
+
+    // An outcome line that cannot be written stops new sends; the outcome itself stands.
+    static void write_or_stop(run_state& st, std::string const& line) {
+        try {
+            st.write_journal(line);
+        } catch (error const& e) {
+            st.stop_sends(e.code(), e.diag());
+        }
+    }
+
+    static void after_change(run_state& st) {
+        st.progress();
+        st.notify();
+    }
+
+    // --- reconciliation ----------------------------------------------------------------
+
+    static boost::asio::awaitable<void> reconciler(std::shared_ptr<run_state> stp, std::size_t index) {
+        namespace net = boost::asio;
+        co_await net::this_coro::throw_if_cancelled(false);
+        auto& st = *stp;
+        auto& t = *st.tasks[index];
+        std::optional<clock::time_point> next_pass_at;
+        while (!st.cancelled && !st.queue->finished()) {
+            auto now = clock::now();
+            bool const due = st.queue->should_reconcile(now, st.opts.reconcile_batch, st.opts.reconcile_after) &&
+                             (!next_pass_at || now >= *next_pass_at);
+            if (!due) {
+                auto until = now + idle_check;
+                if (next_pass_at && *next_pass_at > now) until = std::min(until, *next_pass_at);
+                if (!(co_await sleep_until(st, t, until))) break;
+                continue;
+            }
+            // No create in flight while the listing and the balance are read: both then show
+            // every order this run placed.
+            st.queue->pause();
+            bool ok = true;
+            while (ok && st.queue->in_flight() > 0) ok = co_await sleep_until(st, t, clock::now() + idle_check);
+            if (ok) {
+                // Wake-ups come early; the settle time is waited out in full.
+                auto newest = st.queue->newest_loss();
+                while (ok && newest && clock::now() < *newest + st.opts.settle)
+                    ok = co_await sleep_until(st, t, *newest + st.opts.settle);
+            }
+            if (!ok) {
+                st.queue->resume();
+                break;
+            }
+            bool const progressed = co_await reconcile_pass(st);
+            st.queue->resume();
+            next_pass_at.reset();
+            if (!progressed) next_pass_at = clock::now() + st.opts.pass_interval;
+            after_change(st);
+        }
+    }
+
+    // One pass over every lost item. Returns whether any was settled.
+    static boost::asio::awaitable<bool> reconcile_pass(run_state& st) {
+        namespace net = boost::asio;
+        ++st.report.reconcile_passes;
+        auto lost = st.queue->lost_items();
+        if (lost.empty()) co_return false;
+        std::size_t settled = 0;
+        std::vector<std::size_t> unresolved;
+        std::map<std::size_t, std::string> why;  // per unresolved item
+
+        // 1. The listing, newest first, down to the oldest floor among the lost attempts.
+        std::int64_t floor = st.state[lost.front()].after_id;
+        for (auto i : lost) floor = std::min(floor, st.state[i].after_id);
+        std::vector<detail::order_candidate> candidates;
+        bool reached = false;
+        std::string list_error;
+        for (std::size_t page = 1; page <= st.opts.max_list_pages && !reached; ++page) {
+            order_list_query query;
+            query.page = static_cast<std::int64_t>(page);
+            query.limit = 100;
+            auto listed = co_await st.cl.list_orders(query, net::as_tuple(net::use_awaitable));
+            if (st.cancelled) co_return false;
+            if (std::get<0>(listed)) {
+                list_error = "listing orders failed: " + error_of(std::get<0>(listed))->diag.to_string();
+                break;
+            }
+            auto const& r = std::get<1>(listed);
+            for (auto const& o : r.orders) {
+                st.known_max_id = std::max(st.known_max_id, o.id);
+                if (o.id <= floor) {
+                    reached = true;
+                    continue;
+                }
+                if (st.claimed.count(o.trans_id)) continue;
+                if (std::any_of(candidates.begin(), candidates.end(), [&](auto const& c) { return c.id == o.id; })) continue;
+                auto c = detail::to_candidate(o, st.opts.server_utc_offset);
+                if (auto f = st.fields_of.find(o.trans_id); f != st.fields_of.end()) c.fields = f->second;
+                candidates.push_back(std::move(c));
+            }
+            if (!r.page.has_more || r.orders.empty()) reached = true;
+        }
+        if (!list_error.empty() || !reached) {
+            std::string text = !list_error.empty() ? list_error
+                                                   : "the listing was not read down to the run's first order within " +
+                                                         std::to_string(st.opts.max_list_pages) + " pages";
+            for (auto i : lost) why[i] = text;
+            unresolved = lost;
+        } else {
+            // 2. Match, group by group of twins, fetching fields as needed.
+            std::map<std::string, std::vector<std::size_t>> groups;
+            for (auto i : lost) groups[st.state[i].key].push_back(i);
+            std::vector<std::size_t> unmatched;
+            for (auto& [key, members] : groups) {
+                std::sort(members.begin(), members.end(),
+                          [&](std::size_t a, std::size_t b) { return st.state[a].sent_seq < st.state[b].sent_seq; });
+                std::vector<detail::lost_attempt> attempts;
+                for (auto i : members) {
+                    detail::lost_attempt a;
+                    a.plan_id = st.items[i].plan_id;
+                    a.quantity = st.items[i].quantity;
+                    a.fields = st.items[i].fields;
+                    a.not_before = st.state[i].not_before;
+                    a.after_id = st.state[i].after_id;
+                    if (st.items[i].coupon_code.empty())
+                        if (auto m = st.learned_amount.find(run_state::amount_key(st.items[i])); m != st.learned_amount.end())
+                            a.expected_amount = m->second;
+                    attempts.push_back(std::move(a));
+                }
+                std::vector<detail::match_verdict> verdicts;
+                std::string fetch_error;
+                for (int round = 0; round < 2; ++round) {
+                    verdicts = detail::match_lost_group(attempts, candidates, st.claimed);
+                    if (verdicts.front().verdict != detail::match_verdict::kind::need_fields) break;
+                    auto need = verdicts.front().need;
+                    for (auto const& id : need) {
+                        auto got = co_await st.cl.order_status(id, net::as_tuple(net::use_awaitable));
+                        if (st.cancelled) co_return settled > 0;
+                        if (std::get<0>(got)) {
+                            fetch_error = "reading " + id + " failed: " + error_of(std::get<0>(got))->diag.to_string();
+                            break;
+                        }
+                        auto const& sr = std::get<1>(got);
+                        st.fields_of[id] = sr.order.fields_data;
+                        st.status_of[id] = sr;
+                        for (auto& c : candidates)
+                            if (c.trans_id == id) c.fields = sr.order.fields_data;
+                    }
+                    if (!fetch_error.empty()) break;
+                }
+                if (!fetch_error.empty() || verdicts.front().verdict == detail::match_verdict::kind::need_fields) {
+                    for (auto i : members) {
+                        why[i] = fetch_error.empty() ? "fields of the candidates could not be read" : fetch_error;
+                        unresolved.push_back(i);
+                    }
+                    continue;
+                }
+                for (std::size_t k = 0; k < members.size(); ++k) {
+                    auto i = members[k];
+                    auto const& v = verdicts[k];
+                    if (v.verdict == detail::match_verdict::kind::adopt) {
+                        adopt(st, i, v.trans_id, candidates);
+                        ++settled;
+                    } else if (v.verdict == detail::match_verdict::kind::ambiguous) {
+                        why[i] = "several unclaimed orders match it";
+                        unresolved.push_back(i);
+                    } else {
+                        unmatched.push_back(i);
+                    }
+                }
+            }
+
+            // 3. Nothing matches: the balance says whether anything unknown was charged.
+            if (!unmatched.empty()) {
+                auto bal = co_await st.cl.balance(net::as_tuple(net::use_awaitable));
+                if (st.cancelled) co_return settled > 0;
+                if (std::get<0>(bal)) {
+                    for (auto i : unmatched) {
+                        why[i] = "no matching order; reading the balance failed: " + error_of(std::get<0>(bal))->diag.to_string();
+                        unresolved.push_back(i);
+                    }
+                } else {
+                    money const now_balance = std::get<1>(bal).balance.current;
+                    money const expected = st.report.start_balance - st.report.charged_total;
+                    if (now_balance == expected && unresolved.empty()) {
+                        for (auto i : unmatched) {
+                            not_placed(st, i, now_balance);
+                            ++settled;
+                        }
+                    } else {
+                        std::string text = "no matching order, and the balance is " + now_balance.to_fixed2() +
+                                           " where " + expected.to_fixed2() + " was expected";
+                        if (now_balance == expected) text = "no matching order, but other lost items are unresolved";
+                        for (auto i : unmatched) {
+                            why[i] = text;
+                            unresolved.push_back(i);
+                        }
+                    }
+                }
+            }
+        }
+
+        // 4. Items still unresolved: another pass later, or outcome unknown for good.
+        for (auto i : unresolved) {
+            auto& s = st.state[i];
+            auto& r = st.results[i];
+            ++s.passes;
+            r.evidence.push_back("reconciliation pass " + std::to_string(s.passes) + ": " + why[i]);
+            if (s.passes >= st.opts.reconcile_passes) {
+                r.outcome = bulk_outcome::unknown;
+                r.ec = make_error_code(errc::outcome_unknown);
+                write_or_stop(st, detail::journal_unknown_line(i, why[i]));
+                st.queue->resolve(i);
+                ++settled;
+            }
+        }
+        co_return settled > 0;
+    }
+
+    static void adopt(run_state& st, std::size_t i, std::string const& trans_id,
+                      std::vector<detail::order_candidate> const& candidates) {
+        auto c = std::find_if(candidates.begin(), candidates.end(), [&](auto const& x) { return x.trans_id == trans_id; });
+        std::optional<order_status> status;
+        std::int64_t id = c != candidates.end() ? c->id : 0;
+        money amount = c != candidates.end() ? c->final_amount : money{};
+        if (auto s = st.status_of.find(trans_id); s != st.status_of.end()) {
+            status = s->second.order.status;
+            id = s->second.order.id;
+            amount = s->second.order.final_amount;
+        }
+        auto& r = st.results[i];
+        r.evidence.push_back("reconciliation: adopted order " + trans_id + " (id " + std::to_string(id) +
+                             "): the one unclaimed order matching plan, quantity, time and fields");
+        st.placed(i, trans_id, id, amount, std::nullopt, std::move(status), true);
+        write_or_stop(st, detail::journal_placed_line(i, trans_id, id, amount, std::nullopt, true));
+        st.queue->resolve(i);
+    }
+
+    static void not_placed(run_state& st, std::size_t i, money balance) {
+        auto& r = st.results[i];
+        auto& s = st.state[i];
+        s.proven_unplaced = true;
+        r.evidence.push_back("reconciliation: no matching order and the balance (" + balance.to_fixed2() +
+                             ") shows no unknown charge: not placed");
+        write_or_stop(st, detail::journal_not_placed_line(i));
+        if (st.opts.retry_unplaced && r.attempts < st.opts.max_attempts && !st.queue->stopped()) {
+            ++st.report.resent;
+            s.passes = 0;
+            st.queue->resend(i);
+            return;
+        }
+        r.outcome = bulk_outcome::rejected;
+        std::string const reason = st.queue->stopped() ? stop_text(st)
+                                   : !st.opts.retry_unplaced ? std::string("resending is off")
+                                                             : std::string("attempts used up");
+        r.diag.message = "not placed: " + r.diag.message + " (reconciliation found no order and no charge; not sent again: " +
+                         reason + ")";
+        st.queue->resolve(i);
+    }
+
+    client& client_;
+    bulk_options opts_;
+};
+
+} // namespace shop

@@ -1,0 +1,294 @@
+// The bulk run's journal: one JSON object per line, each line written (and flushed) before
+// the step it records can have an effect, so a crashed run can be resumed without paying
+// twice. Writing the lines and replaying a journal are I/O-free; journal_file appends.
+//
+//   {"t":"run","version":1,"after_id":N,"start_balance":"…","server_offset":S,"items":N}
+//   {"t":"item","i":I,"plan_id":P,"quantity":Q,"fields":{…},"coupon":"…"}     one per item
+//   {"t":"attempt","i":I,"n":K,"not_before":T,"after_id":N}   before each create is sent
+//   {"t":"placed","i":I,"trans_id":"…","order_id":N,"final_amount":"…","charged":"…"|null,"adopted":B}
+//   {"t":"rejected","i":I,"ec":E,"code":"…","message":"…"}
+//   {"t":"not_placed","i":I}           reconciliation: the lost attempt placed nothing
+//   {"t":"unknown","i":I,"message":"…"} reconciliation could not tell
+//   {"t":"resume"}                      a later run continued from here
+#pragma once
+
+#include <shop/detail/json_read.hpp>
+#include <shop/error.hpp>
+#include <shop/models.hpp>
+#include <shop/money.hpp>
+
+#include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#if __has_include(<unistd.h>)
+#include <unistd.h>
+#endif
+
+namespace shop::detail {
+
+/// The run's fixed facts, written first.
+struct journal_run {
+    std::int64_t after_id = 0;     ///< the newest order id before the run: older ones are not ours
+    money start_balance;           ///< the balance before the first create
+    std::int64_t server_offset = 0;///< server unix time minus local unix time, seconds
+    std::size_t items = 0;
+};
+
+/// What the journal says about one item.
+struct journal_item_state {
+    enum class kind {
+        fresh,      ///< never sent
+        lost,       ///< an attempt without outcome (a crash) or outcome unknown
+        not_placed, ///< a lost attempt proved to have placed nothing: may be sent again
+        placed,
+        rejected,
+    } state = kind::fresh;
+    std::size_t attempts = 0;
+    std::int64_t not_before = 0; ///< of the last attempt
+    std::int64_t after_id = 0;   ///< of the last attempt
+    std::string trans_id;
+    std::int64_t order_id = 0;
+    money final_amount;
+    std::optional<money> charged;
+    bool adopted = false;
+    error_code ec;
+    std::string code, message;
+};
+
+struct journal_replay {
+    journal_run run;
+    std::vector<bulk_item> items;
+    std::vector<journal_item_state> states;
+    /// The last line was cut short (a crash while writing it) and was ignored.
+    bool torn_tail = false;
+    /// Bytes of the journal up to the end of its last whole line: a torn tail is cut off
+    /// there before the journal is appended to.
+    std::size_t whole_size = 0;
+};
+
+inline std::string journal_run_line(const journal_run& r) {
+    boost::json::object o{{"t", "run"},
+                          {"version", 1},
+                          {"after_id", r.after_id},
+                          {"start_balance", r.start_balance.to_fixed2()},
+                          {"server_offset", r.server_offset},
+                          {"items", r.items}};
+    return boost::json::serialize(o);
+}
+
+inline std::string journal_item_line(std::size_t i, const bulk_item& item) {
+    boost::json::object fields;
+    for (auto const& [k, v] : item.fields) fields[k] = v;
+    boost::json::object o{{"t", "item"},          {"i", i},
+                          {"plan_id", item.plan_id}, {"quantity", item.quantity},
+                          {"fields", std::move(fields)}, {"coupon", item.coupon_code}};
+    return boost::json::serialize(o);
+}
+
+inline std::string journal_attempt_line(std::size_t i, std::size_t n, std::int64_t not_before, std::int64_t after_id) {
+    boost::json::object o{{"t", "attempt"}, {"i", i}, {"n", n}, {"not_before", not_before}, {"after_id", after_id}};
+    return boost::json::serialize(o);
+}
+
+inline std::string journal_placed_line(std::size_t i, std::string_view trans_id, std::int64_t order_id,
+                                       money final_amount, std::optional<money> charged, bool adopted) {
+    boost::json::object o{{"t", "placed"},
+                          {"i", i},
+                          {"trans_id", trans_id},
+                          {"order_id", order_id},
+                          {"final_amount", final_amount.to_fixed2()},
+                          {"adopted", adopted}};
+    if (charged) o["charged"] = charged->to_fixed2();
+    else o["charged"] = nullptr;
+    return boost::json::serialize(o);
+}
+
+inline std::string journal_rejected_line(std::size_t i, error_code ec, std::string_view code, std::string_view message) {
+    boost::json::object o{{"t", "rejected"}, {"i", i}, {"ec", ec.value()}, {"code", code}, {"message", message}};
+    return boost::json::serialize(o);
+}
+
+inline std::string journal_not_placed_line(std::size_t i) {
+    boost::json::object o{{"t", "not_placed"}, {"i", i}};
+    return boost::json::serialize(o);
+}
+
+inline std::string journal_unknown_line(std::size_t i, std::string_view message) {
+    boost::json::object o{{"t", "unknown"}, {"i", i}, {"message", message}};
+    return boost::json::serialize(o);
+}
+
+inline std::string journal_resume_line() { return R"({"t":"resume"})"; }
+
+/// Rebuilds the run from a journal's text. Throws shop::error(errc::invalid_argument) naming
+/// the line when the journal is not one (a cut last line is tolerated: see torn_tail).
+inline journal_replay replay_journal(std::string_view text) {
+    journal_replay out;
+    std::size_t line_no = 0;
+    bool have_run = false;
+    std::size_t const total = text.size();
+    auto fail = [&](const std::string& why) {
+        throw error(errc::invalid_argument,
+                    diagnostics{{}, "journal line " + std::to_string(line_no) + ": " + why, {}, {}, 0});
+    };
+    while (!text.empty()) {
+        auto nl = text.find('\n');
+        bool const last = nl == std::string_view::npos;
+        std::string_view line = text.substr(0, nl);
+        text = last ? std::string_view{} : text.substr(nl + 1);
+        ++line_no;
+        if (line.empty()) continue;
+        boost::json::error_code jec;
+        auto v = boost::json::parse(line, jec);
+        if (jec || !v.is_object()) {
+            // Only the final line may be torn, and only when the file does not end in '\n'.
+            if (last) {
+                out.torn_tail = true;
+                break;
+            }
+            fail("not a JSON object");
+        }
+        out.whole_size = total - text.size();
+        auto const& o = v.as_object();
+        auto t = find(o, "t");
+        if (!t || !t->is_string()) fail("no record type");
+        std::string_view type = t->as_string();
+        if (type == "run") {
+            if (have_run) fail("a second run header");
+            have_run = true;
+            if (get_int(o, "version", 0) != 1) fail("unsupported journal version");
+            out.run.after_id = get_int(o, "after_id");
+            out.run.start_balance = get_money(o, "start_balance");
+            out.run.server_offset = get_int(o, "server_offset");
+            out.run.items = static_cast<std::size_t>(get_int(o, "items"));
+            out.items.resize(out.run.items);
+            out.states.resize(out.run.items);
+            continue;
+        }
+        if (!have_run) fail("the journal does not start with a run header");
+        if (type == "resume") continue;
+        auto idx = get_opt_int(o, "i");
+        if (!idx || *idx < 0 || static_cast<std::size_t>(*idx) >= out.items.size()) fail("item index out of range");
+        auto const i = static_cast<std::size_t>(*idx);
+        auto& st = out.states[i];
+        if (type == "item") {
+            auto& item = out.items[i];
+            item.plan_id = get_int(o, "plan_id");
+            item.quantity = get_int(o, "quantity", 1);
+            if (auto f = find(o, "fields"); f && f->is_object())
+                for (auto const& kv : f->as_object()) item.fields.emplace_back(std::string(kv.key()), to_text(kv.value()));
+            if (auto c = find(o, "coupon"); c && c->is_string()) item.coupon_code = std::string(c->as_string());
+        } else if (type == "attempt") {
+            st.state = journal_item_state::kind::lost; // until an outcome line follows
+            st.attempts = static_cast<std::size_t>(get_int(o, "n", static_cast<std::int64_t>(st.attempts + 1)));
+            st.not_before = get_int(o, "not_before");
+            st.after_id = get_int(o, "after_id");
+        } else if (type == "placed") {
+            st.state = journal_item_state::kind::placed;
+            if (auto s = find(o, "trans_id"); s && s->is_string()) st.trans_id = std::string(s->as_string());
+            st.order_id = get_int(o, "order_id");
+            st.final_amount = get_money(o, "final_amount");
+            if (auto c = find(o, "charged"); c && !c->is_null()) st.charged = to_money(*c);
+            st.adopted = get_bool(o, "adopted");
+        } else if (type == "rejected") {
+            st.state = journal_item_state::kind::rejected;
+            st.ec = error_code(static_cast<int>(get_int(o, "ec")), error_category());
+            if (auto s = find(o, "code"); s && s->is_string()) st.code = std::string(s->as_string());
+            if (auto s = find(o, "message"); s && s->is_string()) st.message = std::string(s->as_string());
+        } else if (type == "not_placed") {
+            st.state = journal_item_state::kind::not_placed;
+        } else if (type == "unknown") {
+            st.state = journal_item_state::kind::lost;
+            if (auto s = find(o, "message"); s && s->is_string()) st.message = std::string(s->as_string());
+        } else {
+            fail("unknown record type '" + std::string(type) + "'");
+        }
+    }
+    if (!have_run) {
+        line_no = 0;
+        fail("empty journal");
+    }
+    for (std::size_t i = 0; i < out.items.size(); ++i)
+        if (out.items[i].plan_id <= 0) {
+            line_no = 0;
+            fail("item " + std::to_string(i) + " is missing");
+        }
+    return out;
+}
+
+/// An append-only journal file. Each line is flushed to the operating system before
+/// write_line returns (a crash of the process loses nothing); with `sync` it is also
+/// forced to the disk (a power cut loses nothing), at a cost of a disk write per line.
+class journal_file {
+public:
+    journal_file() = default;
+    journal_file(const journal_file&) = delete;
+    journal_file& operator=(const journal_file&) = delete;
+    ~journal_file() { close(); }
+
+    /// Opens `path` for appending (`fresh`: it must not exist yet). Throws shop::error.
+    void open(const std::string& path, bool fresh, bool sync) {
+        close();
+        f_ = std::fopen(path.c_str(), fresh ? "wx" : "a");
+        if (!f_)
+            throw error(errc::invalid_argument,
+                        diagnostics{{}, "journal " + path + ": " + std::strerror(errno) +
+                                            (fresh && errno == EEXIST ? " (resume it, or choose another file)" : ""),
+                                    {}, {}, 0});
+        path_ = path;
+        sync_ = sync;
+    }
+
+    bool is_open() const noexcept { return f_ != nullptr; }
+
+    /// Appends one line. Throws shop::error when it cannot be written: a run must not send
+    /// what it could not record.
+    void write_line(std::string_view line) {
+        if (!f_) return;
+        bool ok = std::fwrite(line.data(), 1, line.size(), f_) == line.size() && std::fputc('\n', f_) != EOF &&
+                  std::fflush(f_) == 0;
+#if __has_include(<unistd.h>)
+        if (ok && sync_) ok = ::fsync(::fileno(f_)) == 0;
+#endif
+        if (!ok)
+            throw error(errc::invalid_argument,
+                        diagnostics{{}, "journal " + path_ + ": write failed: " + std::strerror(errno), {}, {}, 0});
+    }
+
+    void close() noexcept {
+        if (f_) std::fclose(f_);
+        f_ = nullptr;
+    }
+
+    /// The whole file, for replay. Throws shop::error.
+    static std::string read_all(const std::string& path) {
+        std::FILE* f = std::fopen(path.c_str(), "rb");
+        if (!f)
+            throw error(errc::invalid_argument, diagnostics{{}, "journal " + path + ": " + std::strerror(errno), {}, {}, 0});
+        std::string text;
+        char buf[65536];
+        std::size_t n;
+        while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+        bool const bad = std::ferror(f);
+        std::fclose(f);
+        if (bad) throw error(errc::invalid_argument, diagnostics{{}, "journal " + path + ": read failed", {}, {}, 0});
+        return text;
+    }
+
+private:
+    std::FILE* f_ = nullptr;
+    std::string path_;
+    bool sync_ = false;
+};
+
+} // namespace shop::detail
