@@ -136,7 +136,8 @@ struct bulk_progress {
     std::size_t in_flight = 0;   ///< creates on their way
     std::size_t reconciling = 0; ///< lost items awaiting reconciliation
     std::chrono::milliseconds elapsed{0};
-    /// Items settled per second so far, and the time left at that rate.
+    /// Items settled per second by this run (not counting those a resumed journal had
+    /// settled already), and the time left at that rate.
     double rate = 0;
     std::optional<std::chrono::milliseconds> eta;
     bool stopping = false; ///< a fatal condition stopped new sends (see stop_reason)
@@ -156,6 +157,7 @@ struct bulk_report {
     std::size_t reconcile_passes = 0;
     std::size_t adopted = 0;           ///< lost answers whose order reconciliation found
     std::size_t resent = 0;            ///< items sent again after a proven non-placement
+    std::size_t settled_before = 0;    ///< items a resumed journal had already settled
     std::chrono::milliseconds elapsed{0};
 };
 
@@ -328,7 +330,7 @@ private:
             p.reconciling = queue->lost_count();
             p.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started);
             double secs = std::max(0.001, std::chrono::duration<double>(p.elapsed).count());
-            p.rate = static_cast<double>(p.done()) / secs;
+            p.rate = static_cast<double>(p.done() - std::min(p.done(), report.settled_before)) / secs;
             if (p.rate > 0 && !queue->stopped())
                 p.eta = std::chrono::milliseconds(static_cast<std::int64_t>(static_cast<double>(p.total - p.done()) / p.rate * 1000.0));
             p.stopping = queue->stopped();
@@ -483,6 +485,8 @@ private:
                 throw error(errc::invalid_argument,
                             diagnostics{{}, "journal " + path + ": cannot cut its torn last line: " + fec.message(), {}, {}, 0});
         }
+        for (std::size_t i = 0; i < st->items.size(); ++i)
+            if (st->queue->phase_of(i) == detail::bulk_queue::phase::done) ++st->report.settled_before;
         st->journal.open(path, false, st->opts.journal_sync);
         // A whole last line whose newline never made it: end it before appending.
         if (!replay.torn_tail && !text.empty() && text.back() != '\n') st->write_journal({});

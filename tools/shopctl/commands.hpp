@@ -34,5 +34,6 @@ struct global_options {
 void add_serve_command(CLI::App& app, int& rc);
 void add_client_commands(CLI::App& app, global_options& global, int& rc);
 void add_demo_command(CLI::App& app, int& rc);
+void add_bulk_command(CLI::App& app, global_options& global, int& rc);
 
 } // namespace shopctl

@@ -1,7 +1,9 @@
 // shopctl demo: starts the simulator in this process and walks through the API with the
 // library, as a reseller's program would.
+#include "bulk_output.hpp"
 #include "commands.hpp"
 #include "output.hpp"
+#include "progress.hpp"
 
 #include <shop/shop.hpp>
 #include <shop/testing/simulator.hpp>
@@ -10,6 +12,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <algorithm>
+#include <map>
 #include <thread>
 
 namespace shopctl {
@@ -118,6 +122,75 @@ asio::awaitable<void> walk_through(shop::client& c) {
                end.balance.current == start.balance.current - charged ? "OK" : "MISMATCH");
 }
 
+/// Median and 95th percentile of `v` (sorted in place), in the unit it holds.
+std::pair<double, double> median_p95(std::vector<double>& v) {
+    if (v.empty()) return {0, 0};
+    std::sort(v.begin(), v.end());
+    return {v[v.size() / 2], v[std::min(v.size() - 1, v.size() * 95 / 100)]};
+}
+
+// The main job: a few hundred orders in parallel while the shop drops answers, then every
+// order watched until delivered, pipelined.
+asio::awaitable<void> bulk_and_poll(shop::client& c, shop::testing::simulator& sim, std::vector<double>& create_ms) {
+    constexpr std::size_t instant_count = 250, manual_count = 50;
+    step("bulk: 300 orders, 8 in flight, while the shop loses answers (POST /orders/create)");
+    // From here on the simulator misbehaves: some creates are committed and their answer
+    // lost, some never arrive, some fail at checkout.
+    sim.faults().add(std::string_view("orders/create:close-after-commit=0.04"));
+    sim.faults().add(std::string_view("orders/create:close-before-read=0.04"));
+    sim.faults().add(std::string_view("orders/create:checkout-error=0.02"));
+    fmt::print("faults on: 4% close-after-commit, 4% close-before-read, 2% CHECKOUT_ERROR\n");
+    std::vector<shop::bulk_item> items;
+    for (std::size_t i = 0; i < instant_count; ++i)
+        items.push_back({.plan_id = 905, .fields = {{"tai_khoan", "demo-" + std::to_string(i)}}});
+    for (std::size_t i = 0; i < manual_count; ++i) items.push_back({.plan_id = 904});  // delivered later by the shop
+    auto const orders_before = sim.state().orders().size();
+    shop::bulk_placer placer(c, {.concurrency = 8, .settle = std::chrono::milliseconds(200)});
+    progress_view view;
+    std::optional<shop::bulk_progress> last;
+    shop::bulk_placer::progress_handler on_progress = [&](const shop::bulk_progress& p) {
+        last = p;
+        view.update(p);
+    };
+    create_ms.clear();
+    auto report = co_await placer.async_place(std::move(items), on_progress, asio::use_awaitable);
+    if (last) view.finish(*last);
+    sim.faults().clear();
+    std::vector<shop::poll_result> none;
+    print_bulk_report(report, none);
+    auto [create_median, create_p95] = median_p95(create_ms);
+    fmt::print("create latency: median {:.2f} ms, p95 {:.2f} ms\n", create_median, create_p95);
+
+    // What the shop recorded: one order per placed item, nothing twice.
+    auto const records = sim.state().orders().size() - orders_before;
+    fmt::print("simulator records {} new orders for {} placed items: {}\n", records, report.placed,
+               records == report.placed ? "none placed twice" : "MISMATCH");
+
+    step("watching every placed order until delivered: 2 connections, 16 pipelined requests each");
+    std::vector<std::string> ids;
+    for (auto const& r : report.items)
+        if (r.outcome == shop::bulk_outcome::placed) ids.push_back(r.trans_id);
+    shop::status_poller poller(c, {.connections = 2, .pipeline_depth = 16,
+                                   .intervals = {.initial = std::chrono::milliseconds(300)}});
+    std::map<std::string, std::size_t> changes;
+    shop::status_poller::update_handler on_update = [&](const shop::poll_result& r) {
+        if (r.last) ++changes[r.last->order.status.raw];
+    };
+    auto started = std::chrono::steady_clock::now();
+    auto results = co_await poller.async_poll(std::move(ids), on_update, asio::use_awaitable);
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    std::size_t delivered = 0;
+    for (auto const& r : results)
+        if (r.terminal && r.last->order.status == shop::order_status::kind::completed) ++delivered;
+    auto stats = poller.stats();
+    fmt::print("{} of {} delivered in {:.2f} s; {} status requests ({:.0f}/s), deepest pipeline {}\n", delivered,
+               results.size(), secs, stats.responses_read, stats.responses_read / std::max(secs, 0.001),
+               stats.max_in_flight);
+    std::string seen;
+    for (auto const& [k, n] : changes) seen += (seen.empty() ? "" : ", ") + fmt::format("{} {}", k, n);
+    fmt::print("status changes seen: {}\n", seen);
+}
+
 } // namespace
 
 void add_demo_command(CLI::App& app, int& rc) {
@@ -126,6 +199,9 @@ void add_demo_command(CLI::App& app, int& rc) {
         shop::testing::simulator_options so;
         so.processing_after = 600ms;
         so.completed_after = 1500ms;
+        // A limit a reseller's key gets raised to, so the bulk part runs in seconds (the
+        // documented default is 60 a minute).
+        so.rate_limit_override = 100'000;
         shop::testing::simulator sim(server_io.get_executor(), so);
         std::thread server_thread([&] { server_io.run(); });
         fmt::print("simulator listening at {} (demo account, documented example key)\n", sim.base_url());
@@ -135,8 +211,16 @@ void add_demo_command(CLI::App& app, int& rc) {
         cfg.base_url = sim.base_url();
         cfg.api_key = std::string(shop::testing::demo_api_key);
         cfg.api_secret = std::string(shop::testing::demo_api_secret);
+        std::vector<double> create_ms;
+        cfg.request_log = [&](const shop::request_log_entry& e) {
+            if (e.method == "POST") create_ms.push_back(e.elapsed.count() / 1000.0);
+        };
         shop::client client(io.get_executor(), cfg);
-        asio::co_spawn(io, walk_through(client), [&](std::exception_ptr ep) {
+        auto demo = [&]() -> asio::awaitable<void> {
+            co_await walk_through(client);
+            co_await bulk_and_poll(client, sim, create_ms);
+        };
+        asio::co_spawn(io, demo(), [&](std::exception_ptr ep) {
             if (!ep) return;
             auto e = shop::error_of(ep);
             rc = report_error(e->code, e->diag);

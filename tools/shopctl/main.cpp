@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
     int rc = shopctl::exit_ok;
     shopctl::add_serve_command(app, rc);
     shopctl::add_client_commands(app, global, rc);
+    shopctl::add_bulk_command(app, global, rc);
     shopctl::add_demo_command(app, rc);
     try {
         app.parse(argc, argv);
