@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <map>
 #include <set>
@@ -436,4 +437,35 @@ TEST_CASE("bulk: an existing journal is not overwritten; nothing is sent") {
     CHECK(info->diag.message.find("resume") != std::string::npos);
     CHECK(sim->state().orders().empty());
     std::filesystem::remove(journal);
+}
+
+TEST_CASE("bulk: on an io_context run by three threads, under faults", "[threads]") {
+    auto o = simtest::test_options();
+    o.fault_seed = 99;
+    o.faults = {"orders/create:close-after-commit=0.05", "orders/create:close-before-read=0.05",
+                "orders/create:checkout-error=0.02"};
+    running_sim sim(o, 2);
+    asio::io_context io;
+    shop::client c(io.get_executor(), config_for(sim->base_url()));
+    auto start = *sim->state().balance(simtest::demo_key);
+    shop::bulk_placer placer(c, {.concurrency = 12, .settle = 10ms, .pass_interval = 20ms});
+    auto items = distinct_items(400, "threads");
+    std::promise<shop::bulk_report> done;
+    auto finished = done.get_future();
+    std::atomic<std::size_t> updates{0};
+    placer.async_place(
+        items, [&](const shop::bulk_progress&) { ++updates; },
+        [&](std::exception_ptr e, shop::bulk_report r) {
+            if (e) done.set_exception(e);
+            else done.set_value(std::move(r));
+        });
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 3; ++i) threads.emplace_back([&] { io.run_for(60s); });
+    auto status = finished.wait_for(60s);
+    for (auto& t : threads) t.join();
+    REQUIRE(status == std::future_status::ready);
+    auto rep = finished.get();
+    CHECK(updates.load() > 0);
+    CHECK(check_against_records(sim, items, rep, start) <= 2);
+    CHECK(rep.placed + rep.rejected + rep.unknown == 400);
 }

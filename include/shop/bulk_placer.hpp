@@ -41,6 +41,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <exception>
@@ -313,19 +314,18 @@ private:
 
         void write_journal(std::string const& line) { journal.write_line(line); }
 
+        // Items settled, by outcome (kept as they settle: progress is reported often).
+        std::array<std::size_t, 4> settled{};
+        void tally(std::size_t i) { ++settled[static_cast<std::size_t>(results[i].outcome)]; }
+
         void progress() {
             if (!on_progress || fatal) return;
             bulk_progress p;
             p.total = results.size();
-            for (std::size_t i = 0; i < results.size(); ++i) {
-                if (queue->phase_of(i) != detail::bulk_queue::phase::done) continue;
-                switch (results[i].outcome) {
-                case bulk_outcome::placed: ++p.placed; break;
-                case bulk_outcome::rejected: ++p.rejected; break;
-                case bulk_outcome::unknown: ++p.unknown; break;
-                case bulk_outcome::not_attempted: ++p.not_attempted; break;
-                }
-            }
+            p.placed = settled[static_cast<std::size_t>(bulk_outcome::placed)];
+            p.rejected = settled[static_cast<std::size_t>(bulk_outcome::rejected)];
+            p.unknown = settled[static_cast<std::size_t>(bulk_outcome::unknown)];
+            p.not_attempted = settled[static_cast<std::size_t>(bulk_outcome::not_attempted)];
             p.in_flight = queue->in_flight();
             p.reconciling = queue->lost_count();
             p.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started);
@@ -452,11 +452,13 @@ private:
                     r.diag.endpoint = std::string(detail::ep_orders_create);
                     r.diag.message = "not placed (shown by an earlier run); attempts used up";
                     st->queue->settle(i);
+                    st->tally(i);
                 }
                 break;
             case kind::placed:
                 st->placed(i, js.trans_id, js.order_id, js.final_amount, js.charged, std::nullopt, js.adopted);
                 st->queue->settle(i);
+                st->tally(i);
                 break;
             case kind::rejected:
                 r.outcome = bulk_outcome::rejected;
@@ -465,6 +467,7 @@ private:
                 r.diag.message = js.message;
                 r.diag.endpoint = std::string(detail::ep_orders_create);
                 st->queue->settle(i);
+                st->tally(i);
                 break;
             case kind::lost:
                 r.outcome = bulk_outcome::unknown;
@@ -549,6 +552,7 @@ private:
             r.evidence.push_back(st.cancelled ? "the run was cancelled before reconciliation settled it"
                                               : "the run ended before reconciliation settled it");
             st.queue->resolve(i);
+            st.tally(i);
         }
         for (auto i : st.queue->unsent()) {
             auto& r = st.results[i];
@@ -562,6 +566,7 @@ private:
                 r.diag.endpoint = std::string(detail::ep_orders_create);
                 r.diag.message = "not sent: " + stop_text(st);
             }
+            st.tally(i);
         }
         auto& rep = st.report;
         rep.placed = rep.rejected = rep.unknown = rep.not_attempted = 0;
@@ -642,6 +647,7 @@ private:
             st.placed(i, o.trans_id, o.order_id, o.final_amount, res.summary.total_amount, o.status, false);
             write_or_stop(st, detail::journal_placed_line(i, o.trans_id, o.order_id, o.final_amount, res.summary.total_amount, false));
             st.queue->on_done(i);
+            st.tally(i);
             after_change(st);
             co_return;
         }
@@ -662,6 +668,7 @@ private:
         } else if (is_fatal_for_bulk(ec)) {
             reject(st, i, ec, info.diag);
             st.queue->on_done(i);
+            st.tally(i);
             st.stop_sends(ec, info.diag);
         } else if (ec == errc::rate_limit_exceeded || ec == errc::rate_limited_locally || ec == errc::pool_exhausted ||
                    ec == errc::timeout) {
@@ -674,10 +681,12 @@ private:
             } else {
                 reject(st, i, ec, info.diag);
                 st.queue->on_done(i);
+                st.tally(i);
             }
         } else {
             reject(st, i, ec, info.diag);
             st.queue->on_done(i);
+            st.tally(i);
         }
         after_change(st);
     }
@@ -759,6 +768,7 @@ private:
         std::int64_t floor = st.state[lost.front()].after_id;
         for (auto i : lost) floor = std::min(floor, st.state[i].after_id);
         std::vector<detail::order_candidate> candidates;
+        std::set<std::int64_t> candidate_ids;
         bool reached = false;
         std::string list_error;
         for (std::size_t page = 1; page <= st.opts.max_list_pages && !reached; ++page) {
@@ -779,7 +789,7 @@ private:
                     continue;
                 }
                 if (st.claimed.count(o.trans_id)) continue;
-                if (std::any_of(candidates.begin(), candidates.end(), [&](auto const& c) { return c.id == o.id; })) continue;
+                if (!candidate_ids.insert(o.id).second) continue;  // pages shift while orders arrive
                 auto c = detail::to_candidate(o, st.opts.server_utc_offset);
                 if (auto f = st.fields_of.find(o.trans_id); f != st.fields_of.end()) c.fields = f->second;
                 candidates.push_back(std::move(c));
@@ -897,6 +907,7 @@ private:
                 r.ec = make_error_code(errc::outcome_unknown);
                 write_or_stop(st, detail::journal_unknown_line(i, why[i]));
                 st.queue->resolve(i);
+                st.tally(i);
                 ++settled;
             }
         }
@@ -920,6 +931,7 @@ private:
         st.placed(i, trans_id, id, amount, std::nullopt, std::move(status), true);
         write_or_stop(st, detail::journal_placed_line(i, trans_id, id, amount, std::nullopt, true));
         st.queue->resolve(i);
+        st.tally(i);
     }
 
     static void not_placed(run_state& st, std::size_t i, money balance) {
@@ -942,6 +954,7 @@ private:
         r.diag.message = "not placed: " + r.diag.message + " (reconciliation found no order and no charge; not sent again: " +
                          reason + ")";
         st.queue->resolve(i);
+        st.tally(i);
     }
 
     client& client_;

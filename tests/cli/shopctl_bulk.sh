@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# shopctl bulk end to end against `shopctl serve` on loopback: a run under faults with a
+# journal, resuming a finished journal, an interrupted run (SIGINT) resumed to the end with
+# every order placed exactly once, --wait on orders the shop delivers later, and the exit
+# codes of rejections and usage errors. Every step is bounded by `timeout`.
+set -euo pipefail
+shopctl=${1:?usage: shopctl_bulk.sh PATH/TO/shopctl}
+work=$(mktemp -d)
+server_pid=
+cleanup() {
+  [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# The demo account's credentials (the documented example key).
+export SHOP_API_KEY=sk_live_a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6
+export SHOP_API_SECRET=sk_secret_a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6q7r8s9t0u1v2w3x4y5z6a7b8c9d0e1f2
+
+start_server() {  # start_server ARGS...: a fresh simulator; sets SHOP_BASE_URL
+  [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
+  "$shopctl" serve --rate-limit 1000000 "$@" >"$work/serve.out" 2>"$work/serve.err" &
+  server_pid=$!
+  for _ in $(seq 100); do
+    [[ -s $work/serve.out ]] && break
+    sleep 0.05
+  done
+  SHOP_BASE_URL=$(head -1 "$work/serve.out")
+  [[ $SHOP_BASE_URL == http://* ]] || fail "server did not start: $(cat "$work/serve.err")"
+  export SHOP_BASE_URL
+}
+count() { grep -o "$1" | wc -l; }
+run() { timeout 120 "$shopctl" "$@"; }
+
+echo "-- a run under faults, with a journal"
+start_server --fault orders/create:close-after-commit=0.1 --fault orders/create:close-before-read=0.1 \
+  --fault orders/create:checkout-error=0.05 --fault-seed 7
+run bulk --plan 905 --count 200 --field 'tai_khoan=cli-{i}@example.com' --concurrency 8 \
+  --journal "$work/run.jsonl" --json >"$work/run.json" 2>"$work/run.err" || fail "bulk exited $?: $(cat "$work/run.err")"
+grep -q '"placed":200,' "$work/run.json" || fail "not all placed: $(head -c 600 "$work/run.json")"
+grep -q '"unknown":0,' "$work/run.json" || fail "unknown outcomes"
+[[ $(count '"outcome":"placed"' <"$work/run.json") == 200 ]] || fail "per-item results"
+adopted=$(grep -o '"adopted":[0-9]*' "$work/run.json" | head -1 | cut -d: -f2)
+(( adopted > 0 )) || fail "no lost answer was adopted: the faults did not bite"
+run orders --all --json >"$work/orders.json"
+[[ $(count '"trans_id"' <"$work/orders.json") == 200 ]] || fail "the shop holds $(count '"trans_id"' <"$work/orders.json") orders, not 200"
+grep -q 'user\|cli-' "$work/run.jsonl" || fail "journal without items"
+grep -q '{i}' "$work/run.jsonl" && fail "{i} was not substituted"
+grep -q '"tai_khoan":"cli-199@example.com"' "$work/run.jsonl" || fail "{i} substitution"
+grep -q "$SHOP_API_SECRET" "$work/run.jsonl" "$work/run.json" "$work/run.err" && fail "the secret was printed"
+
+echo "-- resuming a finished journal sends nothing"
+run bulk --resume "$work/run.jsonl" --json >"$work/again.json"
+grep -q '"creates_sent":0,' "$work/again.json" || fail "a finished journal sent creates"
+grep -q '"settled_before":200,' "$work/again.json" || fail "settled_before"
+
+echo "-- an existing journal is never overwritten"
+set +e
+run bulk --plan 905 --count 2 --field tai_khoan=x --journal "$work/run.jsonl" 2>"$work/exists.err"; rc=$?
+set -e
+[[ $rc == 2 ]] || fail "existing journal: exit $rc"
+grep -q 'resume' "$work/exists.err" || fail "existing journal message"
+
+echo "-- interrupted by SIGINT, then resumed: every item placed exactly once"
+start_server --latency 2:2 --fault orders/create:close-after-commit=0.05 --fault-seed 11
+timeout 120 "$shopctl" bulk --plan 905 --count 1500 --field 'tai_khoan=int-{i}' --concurrency 4 \
+  --journal "$work/int.jsonl" --json >"$work/int.json" 2>"$work/int.err" &
+bulk_pid=$!
+for _ in $(seq 200); do
+  [[ -f $work/int.jsonl ]] && (( $(count '"t":"placed"' <"$work/int.jsonl") >= 100 )) && break
+  sleep 0.05
+done
+kill -INT "$bulk_pid"
+set +e
+wait "$bulk_pid"; rc=$?
+set -e
+grep -q 'interrupted' "$work/int.err" || fail "no interruption message (exit $rc)"
+placed_first=$(grep -o '"placed":[0-9]*' "$work/int.json" | head -1 | cut -d: -f2)
+(( placed_first >= 100 && placed_first < 1500 )) || fail "interrupted run placed $placed_first"
+grep -q '"not_attempted":0,' "$work/int.json" && fail "nothing was left unattempted"
+run bulk --resume "$work/int.jsonl" --json >"$work/resumed.json" 2>"$work/resumed.err" || fail "resume exited $?: $(tail -3 "$work/resumed.err")"
+grep -q '"placed":1500,' "$work/resumed.json" || fail "resume did not finish: $(head -c 600 "$work/resumed.json")"
+run orders --all --json >"$work/orders.json"
+[[ $(count '"trans_id"' <"$work/orders.json") == 1500 ]] || fail "the shop holds $(count '"trans_id"' <"$work/orders.json") orders, not 1500"
+
+echo "-- --wait follows orders the shop delivers later"
+start_server --processing-after 100 --completed-after 300
+run bulk --plan 904 --count 5 --wait --json >"$work/wait.json"
+[[ $(count '"status":"completed"' <"$work/wait.json") == 5 ]] || fail "--wait: $(head -c 600 "$work/wait.json")"
+
+echo "-- rejections and usage errors"
+set +e
+run bulk --plan 903 --count 3 >"$work/rej.out" 2>&1; rc=$?
+[[ $rc == 1 ]] || fail "sold-out plan: exit $rc"
+grep -q 'CART_ERROR' "$work/rej.out" || fail "rejection diagnostics"
+run bulk --count 3 >/dev/null 2>&1; rc=$?
+[[ $rc == 2 ]] || fail "missing --plan: exit $rc"
+run bulk --resume "$work/run.jsonl" --plan 5 >/dev/null 2>&1; rc=$?
+[[ $rc == 2 ]] || fail "--resume with --plan: exit $rc"
+run bulk --plan 905 --count 2 --field novalue >/dev/null 2>&1; rc=$?
+[[ $rc == 2 ]] || fail "--field without '=': exit $rc"
+set -e
+echo "shopctl bulk: all checks passed"
