@@ -177,7 +177,7 @@ TEST_CASE("bulk_queue: index order, twins held back while one is lost, pause and
     q.on_lost(2, t0 + 2s);
     CHECK(q.lost_items() == std::vector<std::size_t>{0, 2});
     CHECK(q.oldest_loss() == t0 + 1s);
-    CHECK(q.newest_loss() == t0 + 2s);
+    CHECK(q.loss_time(2) == t0 + 2s);
     CHECK_FALSE(q.next());  // 4 is their twin
     q.resolve(0);
     CHECK_FALSE(q.next());  // 2 is still lost

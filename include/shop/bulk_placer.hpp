@@ -75,8 +75,8 @@ struct bulk_options {
     /// Time between a loss and the pass that may conclude "nothing was placed": a server
     /// still working on a request the client gave up on gets this long to commit it.
     std::chrono::milliseconds settle = std::chrono::seconds(1);
-    /// Passes a lost item takes part in before it ends outcome unknown; passes that left items
-    /// unresolved are `pass_interval` apart.
+    /// Passes a lost item takes part in (once its settle time is over) before it ends outcome
+    /// unknown; passes that left items unresolved are `pass_interval` apart.
     std::size_t reconcile_passes = 3;
     std::chrono::milliseconds pass_interval = std::chrono::seconds(1);
     /// Margin on the server clock when matching creation times.
@@ -731,22 +731,23 @@ private:
                 if (!(co_await sleep_until(st, t, until))) break;
                 continue;
             }
+            // The oldest loss first waits out the settle time, while other items are still sent.
+            auto const oldest = *st.queue->oldest_loss();
+            if (now < oldest + st.opts.settle) {
+                if (!(co_await sleep_until(st, t, oldest + st.opts.settle))) break;
+                continue;
+            }
             // No create in flight while the listing and the balance are read: both then show
             // every order this run placed.
             st.queue->pause();
             bool ok = true;
             while (ok && st.queue->in_flight() > 0) ok = co_await sleep_until(st, t, clock::now() + idle_check);
-            if (ok) {
-                // Wake-ups come early; the settle time is waited out in full.
-                auto newest = st.queue->newest_loss();
-                while (ok && newest && clock::now() < *newest + st.opts.settle)
-                    ok = co_await sleep_until(st, t, *newest + st.opts.settle);
-            }
             if (!ok) {
                 st.queue->resume();
                 break;
             }
-            bool const progressed = co_await reconcile_pass(st);
+            auto const cutoff = clock::now() - st.opts.settle;
+            bool const progressed = co_await reconcile_pass(st, cutoff);
             st.queue->resume();
             next_pass_at.reset();
             if (!progressed) next_pass_at = clock::now() + st.opts.pass_interval;
@@ -754,8 +755,10 @@ private:
         }
     }
 
-    // One pass over every lost item. Returns whether any was settled.
-    static boost::asio::awaitable<bool> reconcile_pass(run_state& st) {
+    // One pass over every lost item. An order found is adopted whenever it was lost; "nothing
+    // was placed" is concluded only for losses older than `settled_by` (the others wait for
+    // a later pass, without it counting against them). Returns whether any item was settled.
+    static boost::asio::awaitable<bool> reconcile_pass(run_state& st, clock::time_point settled_by) {
         namespace net = boost::asio;
         ++st.report.reconcile_passes;
         auto lost = st.queue->lost_items();
@@ -860,9 +863,9 @@ private:
                     } else if (v.verdict == detail::match_verdict::kind::ambiguous) {
                         why[i] = "several unclaimed orders match it";
                         unresolved.push_back(i);
-                    } else {
+                    } else if (st.queue->loss_time(i) <= settled_by) {
                         unmatched.push_back(i);
-                    }
+                    }  // else: too recent to conclude anything; the next pass looks again
                 }
             }
 

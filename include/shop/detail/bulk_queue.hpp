@@ -124,16 +124,12 @@ public:
         for (auto const& e : v) out.push_back(e.second);
         return out;
     }
+    /// When item `i` (lost) was lost.
+    clock::time_point loss_time(std::size_t i) const { return lost_.at(i); }
     std::optional<clock::time_point> oldest_loss() const {
         std::optional<clock::time_point> t;
         for (auto const& [i, at] : lost_)
             if (!t || at < *t) t = at;
-        return t;
-    }
-    std::optional<clock::time_point> newest_loss() const {
-        std::optional<clock::time_point> t;
-        for (auto const& [i, at] : lost_)
-            if (!t || at > *t) t = at;
         return t;
     }
 
