@@ -407,6 +407,12 @@ TEST_CASE("bulk: a run cancelled, then cut short by a crash, resumes from its jo
     auto run = drive(io, [&](auto on_progress, auto on_done) { placer.async_resume(journal.string(), on_progress, on_done); });
     REQUIRE_FALSE(run.error);
     auto const& rep = run.report;
+    for (auto const& r : rep.items)
+        if (r.outcome != bulk_outcome::placed) {
+            std::string ev;
+            for (auto const& e : r.evidence) ev += "\n  " + e;
+            FAIL_CHECK("item " << r.index << " " << shop::to_string(r.outcome) << ": " << r.diag.to_string() << ev);
+        }
     CHECK(rep.unknown == 0);
     CHECK(rep.placed == 60);
     CHECK(rep.adopted >= 10);  // the orders whose outcome the crash lost are found, not bought again

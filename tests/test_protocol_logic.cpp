@@ -131,6 +131,21 @@ TEST_CASE("match_lost_attempt: adopts the one unclaimed match, refuses to guess"
     // Two equal unclaimed orders: never guess.
     orders[3].fields = orders[2].fields;
     CHECK(match_lost_attempt(a, orders, {}).verdict == match_verdict::kind::ambiguous);
+    // An attempt without fields still needs the candidates' fields: an order with fields
+    // is another item's.
+    lost_attempt bare = a;
+    bare.fields.clear();
+    auto listed = orders;
+    listed[2].fields.reset();
+    listed[3].fields.reset();
+    v = match_lost_attempt(bare, listed, {});
+    REQUIRE(v.verdict == match_verdict::kind::need_fields);
+    CHECK(v.need == std::vector<std::string>{"MINE", "TWIN"});
+    listed[3].fields = shop::field_list{};
+    listed[2].fields = orders[2].fields;
+    v = match_lost_attempt(bare, listed, {});
+    REQUIRE(v.verdict == match_verdict::kind::adopt);
+    CHECK(v.trans_id == "TWIN");
     // A known amount must agree exactly.
     a.expected_amount = shop::money::from_vnd(10);
     orders[2].final_amount = shop::money::from_vnd(10);
@@ -291,12 +306,13 @@ TEST_CASE("bulk journal: lines replay into each item's state") {
         if (i == 4) item.coupon_code = "GIAM10";
         text += journal_item_line(i, item) + "\n";
     }
-    text += journal_attempt_line(0, 1, 1700000000, 41) + "\n";
+    text += journal_attempt_line(0, 1, 1700000000, 41, 1700000000123) + "\n";
     text += journal_placed_line(0, "ABC", 42, shop::money::from_vnd(20000), shop::money::from_vnd(19000), false) + "\n";
-    text += journal_attempt_line(1, 1, 1700000001, 42) + "\n";  // crashed in flight
-    text += journal_attempt_line(2, 1, 1700000002, 42) + "\n";
-    text += journal_not_placed_line(2) + "\n";
-    text += journal_attempt_line(3, 1, 1700000003, 42) + "\n";
+    text += journal_attempt_line(1, 1, 1700000001, 42, 1700000001456) + "\n";  // crashed in flight
+    text += journal_attempt_line(2, 1, 1700000002, 42, 1700000002000) + "\n";
+    text += journal_attempt_line(2, 2, 1700000002, 42, 1700000002500) + "\n";
+    text += journal_not_placed_line(2, 1) + "\n";  // the second was cancelled before it left
+    text += journal_attempt_line(3, 1, 1700000003, 42, 1700000003000) + "\n";
     text += journal_rejected_line(3, shop::make_error_code(shop::errc::cart_error), "CART_ERROR", "h\u1EBFt") + "\n";
     text += journal_resume_line() + "\n";
     text += journal_unknown_line(1, "balance off") + "\n";
@@ -318,6 +334,9 @@ TEST_CASE("bulk journal: lines replay into each item's state") {
     CHECK(r.states[1].state == kind::lost);
     CHECK(r.states[1].not_before == 1700000001);
     CHECK(r.states[1].after_id == 42);
+    CHECK(r.states[1].sent_ms == 1700000001456);
+    CHECK(r.states[0].attempt_line < r.states[1].attempt_line);
+    CHECK(r.states[1].attempt_line < r.states[3].attempt_line);
     CHECK(r.states[1].message == "balance off");
     CHECK(r.states[2].state == kind::not_placed);
     CHECK(r.states[2].attempts == 1);
@@ -334,6 +353,46 @@ TEST_CASE("bulk journal: lines replay into each item's state") {
     CHECK_THROWS_AS(replay_journal(R"({"t":"placed","i":1,"trans)" "\n" + text), shop::error);
     CHECK_THROWS_AS(replay_journal(""), shop::error);
     CHECK_THROWS_AS(replay_journal(journal_run_line(run) + "\n"), shop::error);  // items missing
-    auto wrong = text + journal_not_placed_line(7) + "\n";
+    auto wrong = text + journal_not_placed_line(7, 1) + "\n";
     CHECK_THROWS_AS(replay_journal(wrong), shop::error);
+}
+
+#include <cstdio>
+#include <filesystem>
+#include <unistd.h>
+
+TEST_CASE("journal_file: one run at a time; no line after a failed write") {
+    auto path = std::filesystem::temp_directory_path() / ("shop-journal-lock-" + std::to_string(::getpid()) + ".jsonl");
+    std::filesystem::remove(path);
+    {
+        journal_file first;
+        first.open(path.string(), true, false);
+        first.write_line(R"({"t":"resume"})", true);
+        journal_file second;
+        try {
+            second.open(path.string(), false, false);
+            FAIL("a second run opened a journal in use");
+        } catch (const shop::error& e) {
+            CHECK(std::string(e.diag().message).find("in use") != std::string::npos);
+        }
+        journal_file again;
+        CHECK_THROWS_AS(again.open(path.string(), true, false), shop::error);  // exists: never overwritten
+    }
+    journal_file later;  // the first run has ended: its lock is gone
+    CHECK_NOTHROW(later.open(path.string(), false, false));
+    later.close();
+    CHECK(journal_file::read_all(path.string()) == "{\"t\":\"resume\"}\n");
+    std::filesystem::remove(path);
+
+    if (std::filesystem::exists("/dev/full")) {
+        journal_file full;
+        full.open("/dev/full", false, false);
+        CHECK_THROWS_AS(full.write_line(std::string(70000, 'x')), shop::error);  // ENOSPC on flush
+        try {
+            full.write_line("{}");
+            FAIL("wrote after a failed write");
+        } catch (const shop::error& e) {
+            CHECK(std::string(e.diag().message).find("broken") != std::string::npos);
+        }
+    }
 }

@@ -51,3 +51,15 @@ TEST_CASE("backoff: full jitter under an exponential cap") {
     o.initial_backoff = 0ms;
     CHECK(shop::backoff(o, 1).next(3) == 0ms);
 }
+
+TEST_CASE("refused_before_acting: only verdicts given before anything was done") {
+    using shop::errc;
+    for (auto e : {errc::invalid_api_key, errc::rate_limit_exceeded, errc::daily_limit_exceeded, errc::cart_error,
+                   errc::out_of_stock, errc::insufficient_balance, errc::permission_denied})
+        CHECK(shop::refused_before_acting(shop::make_error_code(e)));
+    // A failure while charging, an error code nobody knows, a lost answer: may have acted.
+    for (auto e : {errc::checkout_error, errc::unknown_server_error, errc::outcome_unknown, errc::bad_response,
+                   errc::http_error, errc::timeout})
+        CHECK_FALSE(shop::refused_before_acting(shop::make_error_code(e)));
+    CHECK_FALSE(shop::refused_before_acting(boost::system::error_code(1, boost::system::generic_category())));
+}

@@ -8,17 +8,18 @@
 // unknown (with the evidence gathered) or not attempted (a fatal condition stopped the run).
 //
 // The API has no idempotency key, so a create whose answer was lost is never resent blindly.
-// The item becomes "lost" and its twins (same plan, quantity, fields, coupon) are held back.
+// The item becomes "lost" and its twins (same plan, quantity and fields) are held back.
 // Lost items are reconciled in passes: new sends pause until no create is in flight, the order
 // listing is walked newest first down to the newest order known before the attempt (no
 // server-side filters: the deployed server fails them), candidates are matched on plan,
 // quantity, creation time, amount (when this run has seen the price) and, through
 // /orders/status, fields. The one unclaimed match is adopted. When nothing matches, the
 // balance decides: if it equals the start balance minus everything this run is known to have
-// been charged (summary.total_amount), the attempt placed nothing and the item is sent again
-// (bulk_options::retry_unplaced); otherwise it stays outcome unknown. The balance test
-// assumes the run is the only spender on the account while it runs; anything else moving the
-// balance makes lost items end unknown rather than risk a second payment.
+// been charged since (summary.total_amount), the attempt placed nothing and the item is sent
+// again (bulk_options::retry_unplaced); otherwise it stays outcome unknown. The baseline is
+// read again whenever nothing is lost or in flight. The balance test assumes nothing else
+// moves the balance meanwhile; anything that does makes lost items end unknown rather than
+// risk a second payment.
 //
 // All of it runs on one strand: `concurrency` sender coroutines and one reconciler, sharing a
 // detail::bulk_queue. Every wait is bounded by the client's own timeouts or a short re-check.
@@ -73,8 +74,11 @@ struct bulk_options {
     std::size_t reconcile_batch = 0;
     std::chrono::milliseconds reconcile_after = std::chrono::seconds(2);
     /// Time between a loss and the pass that may conclude "nothing was placed": a server
-    /// still working on a request the client gave up on gets this long to commit it.
-    std::chrono::milliseconds settle = std::chrono::seconds(1);
+    /// still working on a request the client gave up on (a timeout, a front end's 504) gets
+    /// this long to commit it. Default 60 s, the longest a PHP shop behind nginx usually
+    /// keeps working on a request; other items are sent meanwhile. Lower it only for a server
+    /// known to finish sooner (the simulator finishes before it answers).
+    std::chrono::milliseconds settle = std::chrono::seconds(60);
     /// Passes a lost item takes part in (once its settle time is over) before it ends outcome
     /// unknown; passes that left items unresolved are `pass_interval` apart.
     std::size_t reconcile_passes = 3;
@@ -87,8 +91,10 @@ struct bulk_options {
     std::size_t max_list_pages = 100;
     /// JSON-lines journal (empty = none); it must not exist yet. See async_resume.
     std::string journal_path;
-    /// Force every journal line to the disk (fsync), not only to the operating system.
-    bool journal_sync = false;
+    /// Force the journal's header and each attempt line to the disk (fsync) before the create
+    /// is sent, so that not even a power cut loses one (default on; costs a disk write per
+    /// create). Outcome lines are only flushed: a lost one is settled again on resume.
+    bool journal_sync = true;
 };
 
 enum class bulk_outcome {
@@ -115,8 +121,8 @@ struct bulk_item_result {
     std::string trans_id;
     std::int64_t order_id = 0;
     money final_amount;
-    /// What the create's answer said was charged (summary.total_amount); empty when the
-    /// order was adopted by reconciliation.
+    /// What was charged for it, when known exactly: the answer's summary.total_amount, or
+    /// for an adopted order, paid and without coupon, its final_amount.
     std::optional<money> charged;
     /// The order's status when placed (from the create's answer or from reconciliation).
     std::optional<order_status> status;
@@ -151,7 +157,7 @@ struct bulk_report {
     std::size_t placed = 0, rejected = 0, unknown = 0, not_attempted = 0;
     money start_balance;
     std::optional<money> end_balance;  ///< read after the run (empty if that read failed)
-    money charged_total;               ///< charged for placed items (final_amount for adopted ones)
+    money charged_total;               ///< charged for placed items (final_amount where not known exactly)
     error_code stop_reason;            ///< the fatal condition that stopped new sends, if any
     diagnostics stop_diag;
     std::size_t creates_sent = 0;      ///< creates sent in this run
@@ -222,10 +228,12 @@ public:
         return boost::asio::co_spawn(st->strand, run_new(st, std::move(items)), std::forward<Token>(token));
     }
 
-    /// Continues the run recorded in `journal_path` (items and settings of attempts come from
-    /// it; this placer's options apply otherwise). Attempts that never got an outcome, and
-    /// items left unknown, are reconciled before anything is sent; items never sent are sent.
-    /// The journal is appended to. Same completion as async_place.
+    /// Continues the run recorded in `journal_path` (its items and baseline; this placer's
+    /// options apply otherwise). Attempts that never got an outcome (the process died with
+    /// them in flight) and items left unknown are lost items from the start: reconciled as
+    /// usual, their twins held back meanwhile; items never sent, or shown to have placed
+    /// nothing (a stopped run), are sent. The journal is locked and appended to. Same
+    /// completion as async_place.
     template <class Token = client::default_token>
     auto async_resume(std::string journal_path, progress_handler on_progress, Token&& token = {}) {
         auto st = std::make_shared<run_state>(client_, opts_, std::move(on_progress));
@@ -272,6 +280,12 @@ private:
         detail::journal_file journal;
         bulk_report report;
 
+        // The balance test: `baseline` was read with nothing lost or in flight; since then the
+        // run was charged `charged_since`, exactly while `charges_exact`.
+        money baseline;
+        money charged_since;
+        bool charges_exact = true;
+
         std::int64_t server_offset = 0;  // server unix time - local unix time
         std::int64_t known_max_id = 0;   // newest order id known to exist
         std::set<std::string> claimed;   // trans_ids of this run's orders
@@ -284,6 +298,13 @@ private:
         std::size_t running = 0;
         bool cancelled = false;
         std::exception_ptr fatal;
+
+        // The server's clock, from an answer's timestamp (one-second resolution).
+        void adopt_clock(response_meta const& meta) {
+            if (meta.timestamp <= 0) return;
+            auto local = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+            server_offset = meta.timestamp - local;
+        }
 
         std::int64_t server_now() const {
             auto local = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -312,7 +333,7 @@ private:
             notify();
         }
 
-        void write_journal(std::string const& line) { journal.write_line(line); }
+        void write_journal(std::string const& line, bool durable = false) { journal.write_line(line, durable); }
 
         // Items settled, by outcome (kept as they settle: progress is reported often).
         std::array<std::size_t, 4> settled{};
@@ -360,6 +381,8 @@ private:
             claimed.insert(r.trans_id);
             known_max_id = std::max(known_max_id, order_id);
             report.charged_total += charged.value_or(final_amount);
+            charged_since += charged.value_or(final_amount);
+            if (!charged) charges_exact = false;
             if (adopted) ++report.adopted;
             if (items[i].coupon_code.empty() && !adopted)
                 learned_amount[amount_key(items[i])] = final_amount;
@@ -372,9 +395,9 @@ private:
 
     // --- setting a run up --------------------------------------------------------------
 
-    static std::string key_of(bulk_item const& item) {
-        return detail::twin_key(item.plan_id, item.quantity, item.fields) + '\x1d' + item.coupon_code;
-    }
+    // Matching cannot tell coupons apart (a skipped coupon leaves none on the order), so
+    // items differing only in their coupon are twins too.
+    static std::string key_of(bulk_item const& item) { return detail::twin_key(item.plan_id, item.quantity, item.fields); }
 
     static void init_items(run_state& st, std::vector<bulk_item> items) {
         st.items = std::move(items);
@@ -403,10 +426,8 @@ private:
         if (std::get<0>(top)) std::rethrow_exception(std::get<0>(top));
         auto const& b = std::get<1>(bal);
         st->report.start_balance = b.balance.current;
-        if (b.meta.timestamp > 0) {
-            auto local = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-            st->server_offset = b.meta.timestamp - local;
-        }
+        st->baseline = b.balance.current;
+        st->adopt_clock(b.meta);
         auto const& listed = std::get<1>(top).orders;
         st->known_max_id = listed.empty() ? 0 : listed.front().id;
         if (!st->opts.journal_path.empty()) {
@@ -416,9 +437,9 @@ private:
             header.start_balance = st->report.start_balance;
             header.server_offset = st->server_offset;
             header.items = st->items.size();
-            st->write_journal(detail::journal_run_line(header));
+            st->write_journal(detail::journal_run_line(header), st->items.empty());
             for (std::size_t i = 0; i < st->items.size(); ++i)
-                st->write_journal(detail::journal_item_line(i, st->items[i]));
+                st->write_journal(detail::journal_item_line(i, st->items[i]), i + 1 == st->items.size());
         }
         co_return co_await drive(st);
     }
@@ -426,13 +447,21 @@ private:
     static boost::asio::awaitable<bulk_report> run_resumed(std::shared_ptr<run_state> st, std::string path) {
         namespace net = boost::asio;
         co_await net::this_coro::throw_if_cancelled(false);
+        // Locked first: two runs resuming one journal would both settle and resend.
+        st->journal.open(path, false, st->opts.journal_sync);
         auto text = detail::journal_file::read_all(path);
         auto replay = detail::replay_journal(text);
         init_items(*st, std::move(replay.items));
+        // The balance test goes on from the journal's baseline; the clock is read afresh.
         st->report.start_balance = replay.run.start_balance;
+        st->baseline = replay.run.start_balance;
         st->server_offset = replay.run.server_offset;
         st->known_max_id = replay.run.after_id;
+        auto bal = co_await st->cl.balance(net::as_tuple(net::use_awaitable));
+        if (std::get<0>(bal)) std::rethrow_exception(std::get<0>(bal));
+        st->adopt_clock(std::get<1>(bal).meta);
         auto const now = clock::now();
+        auto const wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
         using kind = detail::journal_item_state::kind;
         for (std::size_t i = 0; i < st->items.size(); ++i) {
             auto const& js = replay.states[i];
@@ -456,6 +485,7 @@ private:
                 }
                 break;
             case kind::placed:
+                // (An adopted order whose charge was not known exactly has no "charged".)
                 st->placed(i, js.trans_id, js.order_id, js.final_amount, js.charged, std::nullopt, js.adopted);
                 st->queue->settle(i);
                 st->tally(i);
@@ -475,11 +505,14 @@ private:
                 r.diag.endpoint = std::string(detail::ep_orders_create);
                 r.diag.message = js.message.empty() ? "an earlier run sent it and recorded no outcome" : js.message;
                 r.evidence.push_back("earlier run: " + r.diag.message);
-                s.sent_seq = ++st->send_seq;
-                st->queue->add_lost(i, now - st->opts.settle);  // long settled: it was sent before the crash
+                s.sent_seq = js.attempt_line;  // the order the attempts were sent in
+                // The settle time runs from the send (the loss came later, unknown when).
+                auto since_send = std::chrono::milliseconds(std::max<std::int64_t>(0, js.sent_ms ? wall_ms - js.sent_ms : 0));
+                st->queue->add_lost(i, now - std::min<clock::duration>(since_send, now.time_since_epoch()));
                 break;
             }
         }
+        for (auto const& js : replay.states) st->send_seq = std::max<std::uint64_t>(st->send_seq, js.attempt_line);
         if (replay.torn_tail) {
             // Cut the torn line off, so what is appended starts on a line of its own.
             std::error_code fec;
@@ -490,7 +523,6 @@ private:
         }
         for (std::size_t i = 0; i < st->items.size(); ++i)
             if (st->queue->phase_of(i) == detail::bulk_queue::phase::done) ++st->report.settled_before;
-        st->journal.open(path, false, st->opts.journal_sync);
         // A whole last line whose newline never made it: end it before appending.
         if (!replay.torn_tail && !text.empty() && text.back() != '\n') st->write_journal({});
         st->write_journal(detail::journal_resume_line());
@@ -538,6 +570,7 @@ private:
             if (!std::get<0>(end)) st->report.end_balance = std::get<1>(end).balance.current;
         }
         st->progress();
+        if (st->fatal) std::rethrow_exception(st->fatal);  // from that last progress call
         st->report.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - st->started);
         st->report.items = st->results;
         co_return st->report;
@@ -626,8 +659,9 @@ private:
         s.not_before = st.server_now() - st.opts.clock_slack.count();
         s.after_id = st.known_max_id;
         s.sent_seq = ++st.send_seq;
+        auto const sent_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
         try {
-            st.write_journal(detail::journal_attempt_line(i, r.attempts, s.not_before, s.after_id));
+            st.write_journal(detail::journal_attempt_line(i, r.attempts, s.not_before, s.after_id, sent_ms), true);
         } catch (error const& e) {
             // Never send what could not be recorded.
             --r.attempts;
@@ -644,8 +678,12 @@ private:
         if (!ep) {
             auto const& res = std::get<1>(answer);
             auto const& o = res.orders.front();
-            st.placed(i, o.trans_id, o.order_id, o.final_amount, res.summary.total_amount, o.status, false);
-            write_or_stop(st, detail::journal_placed_line(i, o.trans_id, o.order_id, o.final_amount, res.summary.total_amount, false));
+            // One item per create: the summary's total is this order's charge. A zero total
+            // for a non-zero amount means no summary came: the charge is not known exactly.
+            std::optional<money> charge;
+            if (res.summary.total_amount != money{} || o.final_amount == money{}) charge = res.summary.total_amount;
+            st.placed(i, o.trans_id, o.order_id, o.final_amount, charge, o.status, false);
+            write_or_stop(st, detail::journal_placed_line(i, o.trans_id, o.order_id, o.final_amount, charge, false));
             st.queue->on_done(i);
             st.tally(i);
             after_change(st);
@@ -653,20 +691,19 @@ private:
         }
         auto info = error_of(ep).value();
         auto const ec = info.code;
-        if (ec == errc::outcome_unknown || ec == errc::checkout_error || ec == errc::unknown_server_error) {
-            r.outcome = bulk_outcome::unknown;
-            r.ec = ec;
-            r.diag = info.diag;
-            r.evidence.push_back("attempt " + std::to_string(r.attempts) + ": " + info.diag.to_string());
-            st.queue->on_lost(i, clock::now());
-        } else if (ec == errc::cancelled) {
+        if (ec == errc::cancelled) {
             // Cancelled before anything could leave: nothing was placed.
             --r.attempts;
             --st.report.creates_sent;
-            write_or_stop(st, detail::journal_not_placed_line(i));
+            write_or_stop(st, detail::journal_not_placed_line(i, r.attempts));
             st.queue->requeue(i);
         } else if (is_fatal_for_bulk(ec)) {
-            reject(st, i, ec, info.diag);
+            // Refused before acting, like every item after it: rejected in this report, but
+            // journaled as not placed so that a resume (after a top-up, a new key…) sends it.
+            r.outcome = bulk_outcome::rejected;
+            r.ec = ec;
+            r.diag = info.diag;
+            write_or_stop(st, detail::journal_not_placed_line(i, r.attempts));
             st.queue->on_done(i);
             st.tally(i);
             st.stop_sends(ec, info.diag);
@@ -676,17 +713,26 @@ private:
             // outcome_unknown): try again later, within the item's attempts.
             if (r.attempts < st.opts.max_attempts) {
                 r.evidence.push_back("attempt " + std::to_string(r.attempts) + " not acted on: " + info.diag.to_string());
-                write_or_stop(st, detail::journal_not_placed_line(i));
+                write_or_stop(st, detail::journal_not_placed_line(i, r.attempts));
                 st.queue->requeue(i);
             } else {
                 reject(st, i, ec, info.diag);
                 st.queue->on_done(i);
                 st.tally(i);
             }
-        } else {
+        } else if (refused_before_acting(ec) || ec == errc::invalid_argument) {
+            // The API's verdict on this item (or a bad item, never sent).
             reject(st, i, ec, info.diag);
             st.queue->on_done(i);
             st.tally(i);
+        } else {
+            // Anything else (a lost answer, CHECKOUT_ERROR, an unknown error code, any
+            // failure this code does not know) may have placed the order.
+            r.outcome = bulk_outcome::unknown;
+            r.ec = ec;
+            r.diag = info.diag;
+            r.evidence.push_back("attempt " + std::to_string(r.attempts) + ": " + info.diag.to_string());
+            st.queue->on_lost(i, clock::now());
         }
         after_change(st);
     }
@@ -880,8 +926,10 @@ private:
                     }
                 } else {
                     money const now_balance = std::get<1>(bal).balance.current;
-                    money const expected = st.report.start_balance - st.report.charged_total;
-                    if (now_balance == expected && unresolved.empty()) {
+                    money const expected = st.baseline - st.charged_since;
+                    // Every other lost item settled and every charge since the baseline known
+                    // to the hundredth: only then does an equal balance prove nothing was paid.
+                    if (now_balance == expected && unresolved.empty() && st.charges_exact) {
                         for (auto i : unmatched) {
                             not_placed(st, i, now_balance);
                             ++settled;
@@ -889,7 +937,11 @@ private:
                     } else {
                         std::string text = "no matching order, and the balance is " + now_balance.to_fixed2() +
                                            " where " + expected.to_fixed2() + " was expected";
-                        if (now_balance == expected) text = "no matching order, but other lost items are unresolved";
+                        if (now_balance == expected && !unresolved.empty())
+                            text = "no matching order, but other lost items are unresolved";
+                        else if (now_balance == expected)
+                            text = "no matching order, but an adopted order's charge is not known exactly, so the "
+                                   "balance proves nothing";
                         for (auto i : unmatched) {
                             why[i] = text;
                             unresolved.push_back(i);
@@ -914,6 +966,17 @@ private:
                 ++settled;
             }
         }
+
+        // 5. Nothing lost and nothing in flight: a fresh baseline for the balance test, so a
+        //    deposit or refund since the last one does not block later passes.
+        if (st.queue->lost_count() == 0 && st.queue->in_flight() == 0) {
+            auto bal = co_await st.cl.balance(net::as_tuple(net::use_awaitable));
+            if (!std::get<0>(bal) && st.queue->in_flight() == 0) {
+                st.baseline = std::get<1>(bal).balance.current;
+                st.charged_since = money{};
+                st.charges_exact = true;
+            }
+        }
         co_return settled > 0;
     }
 
@@ -923,16 +986,23 @@ private:
         std::optional<order_status> status;
         std::int64_t id = c != candidates.end() ? c->id : 0;
         money amount = c != candidates.end() ? c->final_amount : money{};
+        // Its charge is its final_amount only when it is paid and carries no coupon (a
+        // percentage coupon can be discounted twice on the deployed server).
+        std::optional<money> charge;
+        std::string payment = "unknown";
         if (auto s = st.status_of.find(trans_id); s != st.status_of.end()) {
-            status = s->second.order.status;
-            id = s->second.order.id;
-            amount = s->second.order.final_amount;
+            auto const& o = s->second.order;
+            status = o.status;
+            id = o.id;
+            amount = o.final_amount;
+            payment = o.payment_status;
+            if (o.payment_status == "paid" && (!o.coupon_code || o.coupon_code->empty())) charge = amount;
         }
         auto& r = st.results[i];
         r.evidence.push_back("reconciliation: adopted order " + trans_id + " (id " + std::to_string(id) +
-                             "): the one unclaimed order matching plan, quantity, time and fields");
-        st.placed(i, trans_id, id, amount, std::nullopt, std::move(status), true);
-        write_or_stop(st, detail::journal_placed_line(i, trans_id, id, amount, std::nullopt, true));
+                             ", payment " + payment + "): the one unclaimed order matching plan, quantity, time and fields");
+        st.placed(i, trans_id, id, amount, charge, std::move(status), true);
+        write_or_stop(st, detail::journal_placed_line(i, trans_id, id, amount, charge, true));
         st.queue->resolve(i);
         st.tally(i);
     }
@@ -943,7 +1013,7 @@ private:
         s.proven_unplaced = true;
         r.evidence.push_back("reconciliation: no matching order and the balance (" + balance.to_fixed2() +
                              ") shows no unknown charge: not placed");
-        write_or_stop(st, detail::journal_not_placed_line(i));
+        write_or_stop(st, detail::journal_not_placed_line(i, r.attempts));
         if (st.opts.retry_unplaced && r.attempts < st.opts.max_attempts && !st.queue->stopped()) {
             ++st.report.resent;
             s.passes = 0;
@@ -956,6 +1026,9 @@ private:
                                                              : std::string("attempts used up");
         r.diag.message = "not placed: " + r.diag.message + " (reconciliation found no order and no charge; not sent again: " +
                          reason + ")";
+        // Final unless the run was stopped: a resume sends what a stop held back.
+        if (!st.queue->stopped())
+            write_or_stop(st, detail::journal_rejected_line(i, r.ec, r.diag.server_code, r.diag.message));
         st.queue->resolve(i);
         st.tally(i);
     }

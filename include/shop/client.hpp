@@ -320,8 +320,11 @@ private:
         return boost::asio::co_spawn(
             ex_,
             [body = std::move(body)]() mutable -> boost::asio::awaitable<Result> {
-                // Let partial cancellation through as well as terminal (the default).
+                // Let partial cancellation through as well as terminal (the default), and never
+                // throw from a co_await once cancelled: every step reads its own result (a create
+                // answered just as it was cancelled must still be reported as placed).
                 co_await boost::asio::this_coro::reset_cancellation_state(boost::asio::enable_partial_cancellation());
+                co_await boost::asio::this_coro::throw_if_cancelled(false);
                 co_return co_await body();
             },
             std::forward<Token>(token));
@@ -459,10 +462,9 @@ private:
             const bool refused = env.ec == errc::rate_limit_exceeded;
             if (refused) limiter_->on_rate_limited();
             if (env.ec == errc::daily_limit_exceeded) limiter_->on_daily_limited();
-            // A clean API refusal means the request was not acted on (CHECKOUT_ERROR may have
-            // been, partly); a lost answer means it may have been.
-            const bool acted = result.ec ? result.maybe_sent
-                                         : (!is_server_error(env.ec) || env.ec == errc::checkout_error);
+            // A known refusal means the request was not acted on; any other answer to a create
+            // (CHECKOUT_ERROR, an unknown error code) may have been, as may a lost answer.
+            const bool acted = result.ec ? result.maybe_sent : !refused_before_acting(env.ec);
             if (!is_transient(env.ec, env.diag.http_status, cfg_.retry) || !may_resend(req.idempotent, acted))
                 co_return env;
             if (refused ? (cfg_.retry.max_total.count() == 0 && ++refusals >= cfg_.retry.max_attempts)

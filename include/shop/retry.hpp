@@ -50,6 +50,39 @@ inline bool is_transient(const error_code& ec, unsigned http_status, const retry
     }
 }
 
+/// API verdicts given before anything was done (authentication, limits, validation of the
+/// cart, the balance check): a create refused with one of them placed nothing. Any other
+/// answer to a create (CHECKOUT_ERROR, an unknown error code) may have acted.
+inline bool refused_before_acting(const error_code& ec) noexcept {
+    if (ec.category() != error_category()) return false;
+    switch (static_cast<errc>(ec.value())) {
+    case errc::invalid_api_key:
+    case errc::invalid_api_secret:
+    case errc::disabled_api_key:
+    case errc::expired_api_key:
+    case errc::api_disabled:
+    case errc::user_banned:
+    case errc::ip_not_allowed:
+    case errc::rate_limit_exceeded:
+    case errc::daily_limit_exceeded:
+    case errc::permission_denied:
+    case errc::method_not_allowed:
+    case errc::invalid_json:
+    case errc::items_required:
+    case errc::cart_error:
+    case errc::product_not_found:
+    case errc::out_of_stock:
+    case errc::insufficient_balance:
+    case errc::params_required:
+    case errc::order_not_found:
+    case errc::endpoint_not_found:
+    case errc::request_too_large:
+        return true;
+    default:
+        return false;
+    }
+}
+
 /// May the request be sent again? Reads (GET) always; a create only when it provably never
 /// left: nothing of it was written (connect or TLS failure), so no server can have seen it.
 inline bool may_resend(bool idempotent, bool maybe_sent) { return idempotent || !maybe_sent; }

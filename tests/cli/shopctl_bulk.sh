@@ -36,7 +36,7 @@ run() { timeout 120 "$shopctl" "$@"; }
 echo "-- a run under faults, with a journal"
 start_server --fault orders/create:close-after-commit=0.1 --fault orders/create:close-before-read=0.1 \
   --fault orders/create:checkout-error=0.05 --fault-seed 7
-run bulk --plan 905 --count 200 --field 'tai_khoan=cli-{i}@example.com' --concurrency 8 \
+run bulk --plan 905 --count 200 --field 'tai_khoan=cli-{i}@example.com' --concurrency 8 --settle 0.2 \
   --journal "$work/run.jsonl" --json >"$work/run.json" 2>"$work/run.err" || fail "bulk exited $?: $(cat "$work/run.err")"
 grep -q '"placed":200,' "$work/run.json" || fail "not all placed: $(head -c 600 "$work/run.json")"
 grep -q '"unknown":0,' "$work/run.json" || fail "unknown outcomes"
@@ -64,7 +64,7 @@ grep -q 'resume' "$work/exists.err" || fail "existing journal message"
 
 echo "-- interrupted by SIGINT, then resumed: every item placed exactly once"
 start_server --latency 2:2 --fault orders/create:close-after-commit=0.05 --fault-seed 11
-timeout 120 "$shopctl" bulk --plan 905 --count 1500 --field 'tai_khoan=int-{i}' --concurrency 4 \
+timeout 120 "$shopctl" bulk --plan 905 --count 1500 --field 'tai_khoan=int-{i}' --concurrency 4 --settle 0.2 \
   --journal "$work/int.jsonl" --json >"$work/int.json" 2>"$work/int.err" &
 bulk_pid=$!
 for _ in $(seq 200); do
@@ -79,7 +79,7 @@ grep -q 'interrupted' "$work/int.err" || fail "no interruption message (exit $rc
 placed_first=$(grep -o '"placed":[0-9]*' "$work/int.json" | head -1 | cut -d: -f2)
 (( placed_first >= 100 && placed_first < 1500 )) || fail "interrupted run placed $placed_first"
 grep -q '"not_attempted":0,' "$work/int.json" && fail "nothing was left unattempted"
-run bulk --resume "$work/int.jsonl" --json >"$work/resumed.json" 2>"$work/resumed.err" || fail "resume exited $?: $(tail -3 "$work/resumed.err")"
+run bulk --resume "$work/int.jsonl" --settle 0.2 --json >"$work/resumed.json" 2>"$work/resumed.err" || fail "resume exited $?: $(tail -3 "$work/resumed.err")"
 grep -q '"placed":1500,' "$work/resumed.json" || fail "resume did not finish: $(head -c 600 "$work/resumed.json")"
 run orders --all --json >"$work/orders.json"
 [[ $(count '"trans_id"' <"$work/orders.json") == 1500 ]] || fail "the shop holds $(count '"trans_id"' <"$work/orders.json") orders, not 1500"

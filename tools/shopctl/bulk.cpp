@@ -33,6 +33,7 @@ struct bulk_opts {
     bool no_resend = false;
     bool wait = false;
     double wait_seconds = 600;
+    double settle_seconds = 60;
     std::string journal, resume;
 };
 
@@ -58,6 +59,7 @@ asio::awaitable<void> run_bulk(shop::client& c, const bulk_opts* o, std::vector<
     bo.max_attempts = o->max_attempts;
     bo.retry_unplaced = !o->no_resend;
     bo.journal_path = o->journal;
+    bo.settle = std::chrono::milliseconds(static_cast<std::int64_t>(o->settle_seconds * 1000));
     shop::bulk_placer placer(c, bo);
 
     progress_view view;
@@ -119,6 +121,9 @@ void add_bulk_command(CLI::App& app, global_options& g, int& rc) {
         ->check(CLI::Range(1, 20));
     bulk->add_flag("--no-resend", o->no_resend,
                    "do not resend an item whose lost attempt was shown to have placed nothing");
+    bulk->add_option("--settle", o->settle_seconds,
+                     "seconds a lost create is given to commit before it may be found unplaced and resent")
+        ->check(CLI::NonNegativeNumber);
     bulk->add_flag("--wait", o->wait, "then poll the placed orders until delivered");
     bulk->add_option("--wait-timeout", o->wait_seconds, "give up waiting after this many seconds")
         ->check(CLI::PositiveNumber);

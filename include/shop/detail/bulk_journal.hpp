@@ -4,10 +4,10 @@
 //
 //   {"t":"run","version":1,"after_id":N,"start_balance":"…","server_offset":S,"items":N}
 //   {"t":"item","i":I,"plan_id":P,"quantity":Q,"fields":{…},"coupon":"…"}     one per item
-//   {"t":"attempt","i":I,"n":K,"not_before":T,"after_id":N}   before each create is sent
+//   {"t":"attempt","i":I,"n":K,"not_before":T,"after_id":N,"sent_ms":W}  before each create is sent
 //   {"t":"placed","i":I,"trans_id":"…","order_id":N,"final_amount":"…","charged":"…"|null,"adopted":B}
 //   {"t":"rejected","i":I,"ec":E,"code":"…","message":"…"}
-//   {"t":"not_placed","i":I}           reconciliation: the lost attempt placed nothing
+//   {"t":"not_placed","i":I,"n":K}     its attempts (K sent) placed nothing: may be sent again
 //   {"t":"unknown","i":I,"message":"…"} reconciliation could not tell
 //   {"t":"resume"}                      a later run continued from here
 #pragma once
@@ -31,7 +31,11 @@
 #include <vector>
 
 #if __has_include(<unistd.h>)
+#include <fcntl.h>
 #include <unistd.h>
+#endif
+#if __has_include(<sys/file.h>)
+#include <sys/file.h>
 #endif
 
 namespace shop::detail {
@@ -56,6 +60,8 @@ struct journal_item_state {
     std::size_t attempts = 0;
     std::int64_t not_before = 0; ///< of the last attempt
     std::int64_t after_id = 0;   ///< of the last attempt
+    std::int64_t sent_ms = 0;    ///< of the last attempt: local unix time in milliseconds
+    std::size_t attempt_line = 0;///< line of the last attempt (the order attempts were sent in)
     std::string trans_id;
     std::int64_t order_id = 0;
     money final_amount;
@@ -95,8 +101,10 @@ inline std::string journal_item_line(std::size_t i, const bulk_item& item) {
     return boost::json::serialize(o);
 }
 
-inline std::string journal_attempt_line(std::size_t i, std::size_t n, std::int64_t not_before, std::int64_t after_id) {
-    boost::json::object o{{"t", "attempt"}, {"i", i}, {"n", n}, {"not_before", not_before}, {"after_id", after_id}};
+inline std::string journal_attempt_line(std::size_t i, std::size_t n, std::int64_t not_before, std::int64_t after_id,
+                                        std::int64_t sent_ms) {
+    boost::json::object o{{"t", "attempt"},       {"i", i},          {"n", n}, {"not_before", not_before},
+                          {"after_id", after_id}, {"sent_ms", sent_ms}};
     return boost::json::serialize(o);
 }
 
@@ -118,8 +126,8 @@ inline std::string journal_rejected_line(std::size_t i, error_code ec, std::stri
     return boost::json::serialize(o);
 }
 
-inline std::string journal_not_placed_line(std::size_t i) {
-    boost::json::object o{{"t", "not_placed"}, {"i", i}};
+inline std::string journal_not_placed_line(std::size_t i, std::size_t attempts) {
+    boost::json::object o{{"t", "not_placed"}, {"i", i}, {"n", attempts}};
     return boost::json::serialize(o);
 }
 
@@ -193,6 +201,8 @@ inline journal_replay replay_journal(std::string_view text) {
             st.attempts = static_cast<std::size_t>(get_int(o, "n", static_cast<std::int64_t>(st.attempts + 1)));
             st.not_before = get_int(o, "not_before");
             st.after_id = get_int(o, "after_id");
+            st.sent_ms = get_int(o, "sent_ms");
+            st.attempt_line = line_no;
         } else if (type == "placed") {
             st.state = journal_item_state::kind::placed;
             if (auto s = find(o, "trans_id"); s && s->is_string()) st.trans_id = std::string(s->as_string());
@@ -207,6 +217,7 @@ inline journal_replay replay_journal(std::string_view text) {
             if (auto s = find(o, "message"); s && s->is_string()) st.message = std::string(s->as_string());
         } else if (type == "not_placed") {
             st.state = journal_item_state::kind::not_placed;
+            if (auto n = get_opt_int(o, "n"); n && *n >= 0) st.attempts = static_cast<std::size_t>(*n);
         } else if (type == "unknown") {
             st.state = journal_item_state::kind::lost;
             if (auto s = find(o, "message"); s && s->is_string()) st.message = std::string(s->as_string());
@@ -226,9 +237,12 @@ inline journal_replay replay_journal(std::string_view text) {
     return out;
 }
 
-/// An append-only journal file. Each line is flushed to the operating system before
-/// write_line returns (a crash of the process loses nothing); with `sync` it is also
-/// forced to the disk (a power cut loses nothing), at a cost of a disk write per line.
+/// An append-only journal file, locked against a second run using it at the same time.
+/// Every line is flushed to the operating system before write_line returns (a crash of the
+/// process loses nothing). Lines written `durable` are also forced to the disk (fsync), so
+/// a power cut cannot lose them: the header and every attempt line, each before its create
+/// is sent. After a failed write the journal is broken: nothing more is written (a torn
+/// line can only be the last) and every later write_line throws.
 class journal_file {
 public:
     journal_file() = default;
@@ -236,37 +250,57 @@ public:
     journal_file& operator=(const journal_file&) = delete;
     ~journal_file() { close(); }
 
-    /// Opens `path` for appending (`fresh`: it must not exist yet). Throws shop::error.
+    /// Opens `path` for appending (`fresh`: it must not exist yet) and locks it. `sync`
+    /// false turns fsync off (durable lines are then only flushed). Throws shop::error.
     void open(const std::string& path, bool fresh, bool sync) {
         close();
+        auto fail = [&](const std::string& why) {
+            close();
+            throw error(errc::invalid_argument, diagnostics{{}, "journal " + path + ": " + why, {}, {}, 0});
+        };
         f_ = std::fopen(path.c_str(), fresh ? "wx" : "a");
-        if (!f_)
-            throw error(errc::invalid_argument,
-                        diagnostics{{}, "journal " + path + ": " + std::strerror(errno) +
-                                            (fresh && errno == EEXIST ? " (resume it, or choose another file)" : ""),
-                                    {}, {}, 0});
+        if (!f_) fail(std::string(std::strerror(errno)) + (fresh && errno == EEXIST ? " (resume it, or choose another file)" : ""));
         path_ = path;
         sync_ = sync;
+        broken_ = false;
+#if __has_include(<sys/file.h>)
+        if (::flock(::fileno(f_), LOCK_EX | LOCK_NB) != 0)
+            fail(errno == EWOULDBLOCK ? std::string("in use by another run") : std::string(std::strerror(errno)));
+#endif
+#if __has_include(<unistd.h>)
+        if (fresh && sync_) {
+            // The new file's directory entry must survive a power cut too.
+            auto slash = path.rfind('/');
+            std::string dir = slash == std::string::npos ? std::string(".") : slash == 0 ? std::string("/") : path.substr(0, slash);
+            int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+            if (fd >= 0) {
+                ::fsync(fd);
+                ::close(fd);
+            }
+        }
+#endif
     }
-
-    bool is_open() const noexcept { return f_ != nullptr; }
 
     /// Appends one line. Throws shop::error when it cannot be written: a run must not send
     /// what it could not record.
-    void write_line(std::string_view line) {
+    void write_line(std::string_view line, bool durable = false) {
         if (!f_) return;
+        if (broken_)
+            throw error(errc::invalid_argument, diagnostics{{}, "journal " + path_ + ": broken by an earlier failed write", {}, {}, 0});
         bool ok = std::fwrite(line.data(), 1, line.size(), f_) == line.size() && std::fputc('\n', f_) != EOF &&
                   std::fflush(f_) == 0;
 #if __has_include(<unistd.h>)
-        if (ok && sync_) ok = ::fsync(::fileno(f_)) == 0;
+        if (ok && durable && sync_) ok = ::fsync(::fileno(f_)) == 0;
 #endif
-        if (!ok)
+        if (!ok) {
+            broken_ = true;
             throw error(errc::invalid_argument,
                         diagnostics{{}, "journal " + path_ + ": write failed: " + std::strerror(errno), {}, {}, 0});
+        }
     }
 
     void close() noexcept {
-        if (f_) std::fclose(f_);
+        if (f_) std::fclose(f_);  // also releases the lock
         f_ = nullptr;
     }
 
@@ -288,7 +322,8 @@ public:
 private:
     std::FILE* f_ = nullptr;
     std::string path_;
-    bool sync_ = false;
+    bool sync_ = true;
+    bool broken_ = false;
 };
 
 } // namespace shop::detail

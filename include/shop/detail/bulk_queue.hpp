@@ -88,8 +88,7 @@ public:
         phase_[i] = phase::done;
     }
 
-    /// Reconciliation showed that nothing was placed: send the item again (or, when the
-    /// run is stopping, leave it for finish()).
+    /// Reconciliation showed that nothing was placed: send the item again.
     void resend(std::size_t i) {
         unblock(i);
         phase_[i] = phase::waiting;
@@ -106,7 +105,6 @@ public:
 
     void pause() noexcept { paused_ = true; }
     void resume() noexcept { paused_ = false; }
-    bool paused() const noexcept { return paused_; }
 
     /// No new sends from now on (a fatal condition or cancellation).
     void stop() noexcept { stopped_ = true; }

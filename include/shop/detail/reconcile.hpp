@@ -66,6 +66,7 @@ struct order_candidate {
     std::int64_t quantity = 0;
     money final_amount;
     std::int64_t created = 0; ///< unix seconds
+    /// Known once read through /orders/status (the listing does not carry fields_data).
     std::optional<field_list> fields;
 };
 
@@ -88,6 +89,7 @@ inline order_candidate to_candidate(const order_info& o, std::chrono::seconds ut
     c.quantity = o.quantity;
     c.final_amount = o.final_amount;
     c.created = o.created_at ? parse_server_time(*o.created_at, utc_offset).value_or(0) : 0;
+    // A listed order's empty fields_data means "not sent", not "none": left unknown.
     if (!o.fields_data.empty()) c.fields = o.fields_data;
     return c;
 }
@@ -109,10 +111,9 @@ inline match_verdict match_lost_attempt(const lost_attempt& a, const std::vector
     std::vector<const order_candidate*> matches;
     for (auto* o : shortlist) {
         if (!o->fields) {
-            // An order without fields_data in the listing: its fields are not known yet,
-            // unless the attempt had none and the listing shows fields_data as empty.
-            if (a.fields.empty()) matches.push_back(o);
-            else v.need.push_back(o->trans_id);
+            // The listing does not carry fields_data: read it (/orders/status) before
+            // deciding, even for an attempt without fields (the order may have some).
+            v.need.push_back(o->trans_id);
             continue;
         }
         if (same_fields(*o->fields, a.fields)) matches.push_back(o);
