@@ -475,3 +475,32 @@ TEST_CASE("bulk: on an io_context run by three threads, under faults", "[threads
     CHECK(check_against_records(sim, items, rep, start) <= 2);
     CHECK(rep.placed + rep.rejected + rep.unknown == 400);
 }
+
+TEST_CASE("bulk: a pool closed under the run stops new sends instead of spinning") {
+    running_sim sim;
+    asio::io_context io;
+    shop::client c(io.get_executor(), config_for(sim->base_url()));
+    shop::bulk_placer placer(c, {.concurrency = 2});
+    auto items = distinct_items(50, "closed");
+    bool closed = false;
+    auto run = drive(io, [&](auto on_progress, auto on_done) {
+        placer.async_place(
+            items,
+            [&, on_progress](const shop::bulk_progress& p) {
+                if (p.placed >= 5 && !closed) {
+                    closed = true;
+                    c.pool()->close();
+                }
+                on_progress(p);
+            },
+            on_done);
+    });
+    REQUIRE_FALSE(run.error);
+    auto const& rep = run.report;
+    CHECK(rep.stop_reason == errc::cancelled);
+    CHECK(rep.placed >= 5);
+    CHECK(rep.placed <= 7);  // those in flight when it closed may still finish
+    CHECK(rep.not_attempted == 50 - rep.placed - rep.unknown);
+    CHECK(rep.creates_sent <= 8);
+    CHECK(sim->state().orders().size() == rep.placed + rep.unknown);
+}

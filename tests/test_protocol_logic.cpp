@@ -378,6 +378,10 @@ TEST_CASE("journal_file: one run at a time; no line after a failed write") {
         journal_file again;
         CHECK_THROWS_AS(again.open(path.string(), true, false), shop::error);  // exists: never overwritten
     }
+    journal_file missing;  // resuming a journal that is not there creates nothing
+    auto nowhere = path.string() + ".missing";
+    CHECK_THROWS_AS(missing.open(nowhere, false, false), shop::error);
+    CHECK_FALSE(std::filesystem::exists(nowhere));
     journal_file later;  // the first run has ended: its lock is gone
     CHECK_NOTHROW(later.open(path.string(), false, false));
     later.close();

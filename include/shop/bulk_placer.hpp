@@ -66,8 +66,9 @@ struct bulk_options {
     /// Send an item again when reconciliation proved its lost attempt placed nothing and
     /// charged nothing (default on). Off: such an item ends rejected.
     bool retry_unplaced = true;
-    /// Creates sent per item at most, counting resends after a proven non-placement and
-    /// after refusals that certainly did not act (rate limit, no connection). Default 5.
+    /// Creates sent per item and run at most, counting resends after a proven non-placement
+    /// and after refusals that certainly did not act (rate limit, no connection). Default 5.
+    /// A resumed run counts afresh: what it resends was shown to have placed nothing.
     std::size_t max_attempts = 5;
     /// Reconcile once this many items are lost (0 = `concurrency`), when nothing else can be
     /// sent, or when the oldest loss has waited `reconcile_after`.
@@ -87,8 +88,14 @@ struct bulk_options {
     std::chrono::seconds clock_slack = std::chrono::seconds(120);
     /// The server's zone (created_at is server-local; deployments are in Vietnam).
     std::chrono::seconds server_utc_offset = std::chrono::hours(7);
-    /// Listing pages (100 orders each) one pass reads at most.
-    std::size_t max_list_pages = 100;
+    /// Bounds of one pass, which runs with new sends paused: listing pages read (100 orders
+    /// each) and candidates' /orders/status reads. A pass that hits one leaves the items it
+    /// could not decide for the next pass.
+    std::size_t max_list_pages = 20;
+    std::size_t max_status_reads = 100;
+    /// With nothing lost, the balance baseline is read again (sends paused for one request)
+    /// when it is older than this.
+    std::chrono::milliseconds rebaseline_after = std::chrono::seconds(60);
     /// JSON-lines journal (empty = none); it must not exist yet. See async_resume.
     std::string journal_path;
     /// Force the journal's header and each attempt line to the disk (fsync) before the create
@@ -210,6 +217,7 @@ public:
         if (opts_.max_attempts == 0) opts_.max_attempts = 1;
         if (opts_.reconcile_passes == 0) opts_.reconcile_passes = 1;
         if (opts_.max_list_pages == 0) opts_.max_list_pages = 1;
+        if (opts_.max_status_reads == 0) opts_.max_status_reads = 1;
         if (opts_.reconcile_batch == 0) opts_.reconcile_batch = opts_.concurrency;
     }
 
@@ -255,6 +263,7 @@ private:
     struct item_state {
         std::string key;             // twin key
         std::size_t passes = 0;      // reconciliation passes it took part in while lost
+        std::size_t tries = 0;       // creates sent for it by this run (the attempts bound)
         std::uint64_t sent_seq = 0;  // order of its last send, for matching twins
         std::int64_t not_before = 0; // of the last attempt (server unix seconds)
         std::int64_t after_id = 0;   // of the last attempt
@@ -285,6 +294,14 @@ private:
         money baseline;
         money charged_since;
         bool charges_exact = true;
+        clock::time_point baseline_at = clock::now();
+
+        void rebase(money balance) {
+            baseline = balance;
+            charged_since = money{};
+            charges_exact = true;
+            baseline_at = clock::now();
+        }
 
         std::int64_t server_offset = 0;  // server unix time - local unix time
         std::int64_t known_max_id = 0;   // newest order id known to exist
@@ -426,7 +443,7 @@ private:
         if (std::get<0>(top)) std::rethrow_exception(std::get<0>(top));
         auto const& b = std::get<1>(bal);
         st->report.start_balance = b.balance.current;
-        st->baseline = b.balance.current;
+        st->rebase(b.balance.current);
         st->adopt_clock(b.meta);
         auto const& listed = std::get<1>(top).orders;
         st->known_max_id = listed.empty() ? 0 : listed.front().id;
@@ -460,6 +477,7 @@ private:
         auto bal = co_await st->cl.balance(net::as_tuple(net::use_awaitable));
         if (std::get<0>(bal)) std::rethrow_exception(std::get<0>(bal));
         st->adopt_clock(std::get<1>(bal).meta);
+        auto const resumed_balance = std::get<1>(bal).balance.current;
         auto const now = clock::now();
         auto const wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
         using kind = detail::journal_item_state::kind;
@@ -474,15 +492,7 @@ private:
             case kind::fresh: break;
             case kind::not_placed:
                 s.proven_unplaced = true;
-                r.evidence.push_back("earlier run: its last attempt placed nothing");
-                if (r.attempts >= st->opts.max_attempts) {
-                    r.outcome = bulk_outcome::rejected;
-                    r.ec = make_error_code(errc::outcome_unknown);
-                    r.diag.endpoint = std::string(detail::ep_orders_create);
-                    r.diag.message = "not placed (shown by an earlier run); attempts used up";
-                    st->queue->settle(i);
-                    st->tally(i);
-                }
+                r.evidence.push_back("earlier run: not placed (refused, or a lost attempt shown to have placed nothing)");
                 break;
             case kind::placed:
                 // (An adopted order whose charge was not known exactly has no "charged".)
@@ -513,6 +523,9 @@ private:
             }
         }
         for (auto const& js : replay.states) st->send_seq = std::max<std::uint64_t>(st->send_seq, js.attempt_line);
+        // Nothing left unsettled: the balance just read is the baseline (a top-up since the
+        // stop does not count against later lost items).
+        if (st->queue->lost_count() == 0) st->rebase(resumed_balance);
         if (replay.torn_tail) {
             // Cut the torn line off, so what is appended starts on a line of its own.
             std::error_code fec;
@@ -656,6 +669,7 @@ private:
         auto& s = st.state[i];
         auto const& item = st.items[i];
         ++r.attempts;
+        ++s.tries;
         s.not_before = st.server_now() - st.opts.clock_slack.count();
         s.after_id = st.known_max_id;
         s.sent_seq = ++st.send_seq;
@@ -665,6 +679,7 @@ private:
         } catch (error const& e) {
             // Never send what could not be recorded.
             --r.attempts;
+            --s.tries;
             st.queue->requeue(i);
             st.stop_sends(e.code(), e.diag());
             co_return;
@@ -692,11 +707,14 @@ private:
         auto info = error_of(ep).value();
         auto const ec = info.code;
         if (ec == errc::cancelled) {
-            // Cancelled before anything could leave: nothing was placed.
+            // Cancelled before anything could leave: nothing was placed. Unless the run itself
+            // is being cancelled, something else (a closed pool) would cancel every create.
             --r.attempts;
+            --s.tries;
             --st.report.creates_sent;
             write_or_stop(st, detail::journal_not_placed_line(i, r.attempts));
             st.queue->requeue(i);
+            if (!st.cancelled) st.stop_sends(ec, info.diag);
         } else if (is_fatal_for_bulk(ec)) {
             // Refused before acting, like every item after it: rejected in this report, but
             // journaled as not placed so that a resume (after a top-up, a new key…) sends it.
@@ -711,12 +729,15 @@ private:
                    ec == errc::timeout) {
             // Refused before acting (the client turns any create that may have left into
             // outcome_unknown): try again later, within the item's attempts.
-            if (r.attempts < st.opts.max_attempts) {
-                r.evidence.push_back("attempt " + std::to_string(r.attempts) + " not acted on: " + info.diag.to_string());
-                write_or_stop(st, detail::journal_not_placed_line(i, r.attempts));
+            r.evidence.push_back("attempt " + std::to_string(r.attempts) + " not acted on: " + info.diag.to_string());
+            // Never final in the journal: nothing was placed, a resume may send it.
+            write_or_stop(st, detail::journal_not_placed_line(i, r.attempts));
+            if (s.tries < st.opts.max_attempts) {
                 st.queue->requeue(i);
             } else {
-                reject(st, i, ec, info.diag);
+                r.outcome = bulk_outcome::rejected;
+                r.ec = ec;
+                r.diag = info.diag;
                 st.queue->on_done(i);
                 st.tally(i);
             }
@@ -771,6 +792,22 @@ private:
             auto now = clock::now();
             bool const due = st.queue->should_reconcile(now, st.opts.reconcile_batch, st.opts.reconcile_after) &&
                              (!next_pass_at || now >= *next_pass_at);
+            if (!due && st.queue->lost_count() == 0 && now - st.baseline_at >= st.opts.rebaseline_after) {
+                // Nothing lost: a fresh baseline, read with nothing in flight, keeps deposits
+                // and refunds since the last one out of later balance tests.
+                st.queue->pause();
+                bool ok = true;
+                while (ok && st.queue->in_flight() > 0) ok = co_await sleep_until(st, t, clock::now() + idle_check);
+                if (ok && st.queue->lost_count() == 0) {
+                    auto bal = co_await st.cl.balance(net::as_tuple(net::use_awaitable));
+                    if (!std::get<0>(bal)) st.rebase(std::get<1>(bal).balance.current);
+                    else st.baseline_at = clock::now();  // try again one interval later
+                }
+                st.queue->resume();
+                st.notify();
+                if (!ok) break;
+                continue;
+            }
             if (!due) {
                 auto until = now + idle_check;
                 if (next_pass_at && *next_pass_at > now) until = std::min(until, *next_pass_at);
@@ -818,6 +855,7 @@ private:
         for (auto i : lost) floor = std::min(floor, st.state[i].after_id);
         std::vector<detail::order_candidate> candidates;
         std::set<std::int64_t> candidate_ids;
+        std::size_t status_reads = 0;
         bool reached = false;
         std::string list_error;
         for (std::size_t page = 1; page <= st.opts.max_list_pages && !reached; ++page) {
@@ -879,6 +917,12 @@ private:
                     if (verdicts.front().verdict != detail::match_verdict::kind::need_fields) break;
                     auto need = verdicts.front().need;
                     for (auto const& id : need) {
+                        if (status_reads == st.opts.max_status_reads) {
+                            fetch_error = "more candidates than one pass reads (" +
+                                          std::to_string(st.opts.max_status_reads) + ")";
+                            break;
+                        }
+                        ++status_reads;
                         auto got = co_await st.cl.order_status(id, net::as_tuple(net::use_awaitable));
                         if (st.cancelled) co_return settled > 0;
                         if (std::get<0>(got)) {
@@ -955,6 +999,9 @@ private:
         for (auto i : unresolved) {
             auto& s = st.state[i];
             auto& r = st.results[i];
+            // A pass counts against an item only once its settle time is over: before, its
+            // order may still be on its way.
+            if (st.queue->loss_time(i) > settled_by) continue;
             ++s.passes;
             r.evidence.push_back("reconciliation pass " + std::to_string(s.passes) + ": " + why[i]);
             if (s.passes >= st.opts.reconcile_passes) {
@@ -971,11 +1018,7 @@ private:
         //    deposit or refund since the last one does not block later passes.
         if (st.queue->lost_count() == 0 && st.queue->in_flight() == 0) {
             auto bal = co_await st.cl.balance(net::as_tuple(net::use_awaitable));
-            if (!std::get<0>(bal) && st.queue->in_flight() == 0) {
-                st.baseline = std::get<1>(bal).balance.current;
-                st.charged_since = money{};
-                st.charges_exact = true;
-            }
+            if (!std::get<0>(bal) && st.queue->in_flight() == 0) st.rebase(std::get<1>(bal).balance.current);
         }
         co_return settled > 0;
     }
@@ -1014,7 +1057,7 @@ private:
         r.evidence.push_back("reconciliation: no matching order and the balance (" + balance.to_fixed2() +
                              ") shows no unknown charge: not placed");
         write_or_stop(st, detail::journal_not_placed_line(i, r.attempts));
-        if (st.opts.retry_unplaced && r.attempts < st.opts.max_attempts && !st.queue->stopped()) {
+        if (st.opts.retry_unplaced && s.tries < st.opts.max_attempts && !st.queue->stopped()) {
             ++st.report.resent;
             s.passes = 0;
             st.queue->resend(i);

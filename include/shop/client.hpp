@@ -439,12 +439,26 @@ private:
         // limiter's cool-down already spaces them a full window apart, so they are bounded by
         // max_total instead (or by max_attempts when max_total is 0).
         std::uint32_t failures = 0, refusals = 0;
+        // co_await does not throw once cancelled (see launch): a cancellation that arrived
+        // between two steps is noticed here, before a new request or a resend is started.
+        auto cancelled = [](detail::envelope& env, std::string_view ep) -> boost::asio::awaitable<bool> {
+            auto cs = co_await boost::asio::this_coro::cancellation_state;
+            if (cs.cancelled() == boost::asio::cancellation_type::none) co_return false;
+            env.ec = errc::cancelled;
+            env.diag.endpoint = std::string(ep);
+            env.diag.message = "cancelled before the request was sent";
+            co_return true;
+        };
         for (;;) {
             detail::envelope env;
+            if (co_await cancelled(env, endpoint)) co_return env;
             // Named results, no structured bindings of co_await results: some GCC releases
             // mis-destroy their hidden object inside loops.
             auto acquired = co_await limiter_->async_acquire(priority, boost::asio::as_tuple(boost::asio::use_awaitable));
             const error_code lec = std::get<0>(acquired);
+            if (!lec) {
+                if (co_await cancelled(env, endpoint)) co_return env;
+            }
             if (lec) {
                 env.ec = lec;
                 env.diag.endpoint = std::string(endpoint);

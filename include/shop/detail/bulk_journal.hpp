@@ -258,7 +258,23 @@ public:
             close();
             throw error(errc::invalid_argument, diagnostics{{}, "journal " + path + ": " + why, {}, {}, 0});
         };
-        f_ = std::fopen(path.c_str(), fresh ? "wx" : "a");
+        if (fresh) {
+            f_ = std::fopen(path.c_str(), "wx");
+        } else {
+#if __has_include(<unistd.h>)
+            // Appending to an existing journal only: a mistyped path must not create one.
+            int fd = ::open(path.c_str(), O_WRONLY | O_APPEND);
+            if (fd >= 0) {
+                f_ = ::fdopen(fd, "a");
+                if (!f_) ::close(fd);
+            }
+#else
+            if (std::FILE* probe = std::fopen(path.c_str(), "rb")) {
+                std::fclose(probe);
+                f_ = std::fopen(path.c_str(), "a");
+            }
+#endif
+        }
         if (!f_) fail(std::string(std::strerror(errno)) + (fresh && errno == EEXIST ? " (resume it, or choose another file)" : ""));
         path_ = path;
         sync_ = sync;
