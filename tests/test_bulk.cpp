@@ -66,6 +66,22 @@ bulk_run place(asio::io_context& io, shop::bulk_placer& placer, std::vector<shop
         io, [&](auto on_progress, auto on_done) { placer.async_place(std::move(items), on_progress, on_done); }, bound);
 }
 
+/// place() with `hook` called first on every progress snapshot (to act in the middle of a
+/// run), and the completion bound to `slot` (to cancel it).
+template <class Hook>
+bulk_run place_hooked(asio::io_context& io, shop::bulk_placer& placer, const std::vector<shop::bulk_item>& items,
+                      Hook hook, asio::cancellation_slot slot = {}) {
+    return drive(io, [&](auto on_progress, auto on_done) {
+        placer.async_place(
+            items,
+            [&, on_progress](const shop::bulk_progress& p) {
+                hook(p);
+                on_progress(p);
+            },
+            asio::bind_cancellation_slot(slot, on_done));
+    });
+}
+
 /// Items of plan 905, each with its own account field "acct-<tag>-<i>".
 std::vector<shop::bulk_item> distinct_items(std::size_t n, const std::string& tag) {
     std::vector<shop::bulk_item> items;
@@ -297,18 +313,12 @@ TEST_CASE("bulk: a balance that does not add up leaves a lost item unknown, neve
     shop::bulk_placer placer(c, {.concurrency = 1, .settle = 10ms, .reconcile_passes = 2, .pass_interval = 20ms});
     auto items = distinct_items(1, "drift");
     bool moved = false;
-    auto run = drive(io, [&](auto on_progress, auto on_done) {
-        placer.async_place(
-            items,
-            [&, on_progress](const shop::bulk_progress& p) {
-                // Someone else spends from the account while the answer is lost.
-                if (p.reconciling > 0 && !moved) {
-                    moved = true;
-                    sim->state().adjust_balance(simtest::demo_key, money::from_vnd(-7'000));
-                }
-                on_progress(p);
-            },
-            on_done);
+    auto run = place_hooked(io, placer, items, [&](const shop::bulk_progress& p) {
+        // Someone else spends from the account while the answer is lost.
+        if (p.reconciling > 0 && !moved) {
+            moved = true;
+            sim->state().adjust_balance(simtest::demo_key, money::from_vnd(-7'000));
+        }
     });
     REQUIRE_FALSE(run.error);
     REQUIRE(moved);
@@ -353,18 +363,15 @@ TEST_CASE("bulk: a run cancelled, then cut short by a crash, resumes from its jo
         shop::bulk_placer placer(c, {.concurrency = 4, .journal_path = journal.string()});
         asio::cancellation_signal cancel;
         bool asked = false;
-        auto run = drive(io, [&](auto on_progress, auto on_done) {
-            placer.async_place(
-                items,
-                [&, on_progress](const shop::bulk_progress& p) {
-                    if (p.placed >= 30 && !asked) {
-                        asked = true;
-                        asio::post(io, [&] { cancel.emit(asio::cancellation_type::terminal); });
-                    }
-                    on_progress(p);
-                },
-                asio::bind_cancellation_slot(cancel.slot(), on_done));
-        });
+        auto run = place_hooked(
+            io, placer, items,
+            [&](const shop::bulk_progress& p) {
+                if (p.placed >= 30 && !asked) {
+                    asked = true;
+                    asio::post(io, [&] { cancel.emit(asio::cancellation_type::terminal); });
+                }
+            },
+            cancel.slot());
         REQUIRE_FALSE(run.error);
         // A create cancelled in flight may still be committed by the shop a moment later.
         std::this_thread::sleep_for(300ms);
@@ -483,17 +490,11 @@ TEST_CASE("bulk: a pool closed under the run stops new sends instead of spinning
     shop::bulk_placer placer(c, {.concurrency = 2});
     auto items = distinct_items(50, "closed");
     bool closed = false;
-    auto run = drive(io, [&](auto on_progress, auto on_done) {
-        placer.async_place(
-            items,
-            [&, on_progress](const shop::bulk_progress& p) {
-                if (p.placed >= 5 && !closed) {
-                    closed = true;
-                    c.pool()->close();
-                }
-                on_progress(p);
-            },
-            on_done);
+    auto run = place_hooked(io, placer, items, [&](const shop::bulk_progress& p) {
+        if (p.placed >= 5 && !closed) {
+            closed = true;
+            c.pool()->close();
+        }
     });
     REQUIRE_FALSE(run.error);
     auto const& rep = run.report;
