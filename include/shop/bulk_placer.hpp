@@ -1,8 +1,8 @@
 // shop::bulk_placer: places many orders with bounded concurrency and never pays twice.
 //
 //     shop::bulk_placer placer(client, {.concurrency = 8, .journal_path = "run.jsonl"});
-//     auto report = co_await placer.async_place(items, [](const shop::bulk_progress& p) { ... },
-//                                               boost::asio::use_awaitable);
+//     shop::bulk_placer::progress_handler on_progress = [](const shop::bulk_progress& p) { ... };
+//     auto report = co_await placer.async_place(items, on_progress, boost::asio::use_awaitable);
 //
 // Each item ends placed (trans_id, amount), rejected (the error with its diagnostics), outcome
 // unknown (with the evidence gathered) or not attempted (a fatal condition stopped the run).
@@ -13,13 +13,13 @@
 // listing is walked newest first down to the newest order known before the attempt (no
 // server-side filters: the deployed server fails them), candidates are matched on plan,
 // quantity, creation time, amount (when this run has seen the price) and, through
-// /orders/status, fields. The one unclaimed match is adopted. When nothing matches, the
-// balance decides: if it equals the start balance minus everything this run is known to have
-// been charged since (summary.total_amount), the attempt placed nothing and the item is sent
-// again (bulk_options::retry_unplaced); otherwise it stays outcome unknown. The baseline is
-// read again whenever nothing is lost or in flight. The balance test assumes nothing else
-// moves the balance meanwhile; anything that does makes lost items end unknown rather than
-// risk a second payment.
+// /orders/status, fields. The one unclaimed match is adopted. When nothing matches and the
+// loss is `settle` old, the balance decides: if it equals the baseline (a balance read with
+// nothing lost or in flight) minus everything this run is known to have been charged since
+// (summary.total_amount), the attempt placed nothing and the item is sent again
+// (bulk_options::retry_unplaced); otherwise, after `reconcile_passes`, it ends outcome
+// unknown. The balance test assumes nothing else moves the balance between two baselines;
+// anything that does makes lost items end unknown rather than risk a second payment.
 //
 // All of it runs on one strand: `concurrency` sender coroutines and one reconciler, sharing a
 // detail::bulk_queue. Every wait is bounded by the client's own timeouts or a short re-check.
