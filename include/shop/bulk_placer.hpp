@@ -29,6 +29,7 @@
 #include <shop/detail/bulk_journal.hpp>
 #include <shop/detail/bulk_queue.hpp>
 #include <shop/detail/reconcile.hpp>
+#include <shop/detail/wake_timer.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -254,8 +255,7 @@ private:
 
     struct task_slot {
         explicit task_slot(strand_type const& s) : timer(s) {}
-        timer_type timer;
-        bool sleeping = false;
+        detail::wake_timer timer;  // its sleep; cut short by notify()
         bool running = false;
         boost::asio::cancellation_signal stop;
     };
@@ -306,8 +306,7 @@ private:
         std::int64_t server_offset = 0;  // server unix time - local unix time
         std::int64_t known_max_id = 0;   // newest order id known to exist
         std::set<std::string> claimed;   // trans_ids of this run's orders
-        std::map<std::string, field_list> fields_of;          // fetched via /orders/status
-        std::map<std::string, order_status_result> status_of; // idem
+        std::map<std::string, order_status_result> status_of; // candidates read via /orders/status
         std::map<std::string, money> learned_amount;          // plan|qty → final_amount (no coupon)
         std::uint64_t send_seq = 0;
 
@@ -330,7 +329,7 @@ private:
 
         void notify() {
             for (auto& t : tasks)
-                if (t->sleeping) t->timer.cancel();
+                t->timer.wake();
         }
 
         void stop_all() {
@@ -635,14 +634,8 @@ private:
 
     // Sleeps until `until` or notify(); false once the task is cancelled.
     static boost::asio::awaitable<bool> sleep_until(run_state& st, task_slot& t, clock::time_point until) {
-        namespace net = boost::asio;
-        t.timer.expires_at(until);
-        t.sleeping = true;
-        auto waited = co_await t.timer.async_wait(net::as_tuple(net::use_awaitable));
-        (void)waited;
-        t.sleeping = false;
-        auto cs = co_await net::this_coro::cancellation_state;
-        co_return cs.cancelled() == net::cancellation_type::none && !st.cancelled;
+        bool const awake = co_await t.timer.sleep_until(until);
+        co_return awake && !st.cancelled;
     }
 
     // The re-check period of idle tasks: every state change also wakes them.
@@ -878,7 +871,7 @@ private:
                 if (st.claimed.count(o.trans_id)) continue;
                 if (!candidate_ids.insert(o.id).second) continue;  // pages shift while orders arrive
                 auto c = detail::to_candidate(o, st.opts.server_utc_offset);
-                if (auto f = st.fields_of.find(o.trans_id); f != st.fields_of.end()) c.fields = f->second;
+                if (auto f = st.status_of.find(o.trans_id); f != st.status_of.end()) c.fields = f->second.order.fields_data;
                 candidates.push_back(std::move(c));
             }
             if (!r.page.has_more || r.orders.empty()) reached = true;
@@ -930,7 +923,6 @@ private:
                             break;
                         }
                         auto const& sr = std::get<1>(got);
-                        st.fields_of[id] = sr.order.fields_data;
                         st.status_of[id] = sr;
                         for (auto& c : candidates)
                             if (c.trans_id == id) c.fields = sr.order.fields_data;

@@ -21,6 +21,7 @@
 #include <shop/client.hpp>
 #include <shop/detail/pipeline_queue.hpp>
 #include <shop/detail/poll_schedule.hpp>
+#include <shop/detail/wake_timer.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -162,8 +163,7 @@ private:
     struct worker_slot {
         explicit worker_slot(strand_type const& s, std::size_t depth) : queue(depth), timer(s) {}
         detail::pipeline_queue<std::string> queue;
-        timer_type timer;     // its sleep; cancelled by notify()
-        bool sleeping = false;
+        detail::wake_timer timer;  // its sleep; cut short by notify()
         bool no_work = false;  // asleep because nothing was scheduled (all in flight elsewhere)
         bool running = false;
         boost::asio::cancellation_signal stop;
@@ -210,12 +210,12 @@ private:
         // Wakes sleeping workers: work became due, or the run may be over.
         void notify() {
             for (auto& w : workers)
-                if (w->sleeping) w->timer.cancel();
+                w->timer.wake();
         }
         // An order was scheduled again: wake the workers that slept for lack of any schedule.
         void notify_idle() {
             for (auto& w : workers)
-                if (w->sleeping && w->no_work) w->timer.cancel();
+                if (w->no_work) w->timer.wake();
         }
 
         void deliver(order_state& o) {
@@ -402,14 +402,8 @@ private:
 
     // Sleeps until `until` or notify(); returns false if the worker was cancelled.
     static boost::asio::awaitable<bool> sleep_until(run_state& st, worker_slot& w, clock::time_point until) {
-        namespace net = boost::asio;
-        w.timer.expires_at(until);
-        w.sleeping = true;
-        auto waited = co_await w.timer.async_wait(net::as_tuple(net::use_awaitable));
-        (void)waited;
-        w.sleeping = false;
-        auto cs = co_await net::this_coro::cancellation_state;
-        co_return cs.cancelled() == net::cancellation_type::none && !st.cancelled;
+        bool const awake = co_await w.timer.sleep_until(until);
+        co_return awake && !st.cancelled;
     }
 
     static boost::asio::awaitable<void> worker(std::shared_ptr<run_state> stp, std::size_t index) {
