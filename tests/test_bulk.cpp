@@ -1,7 +1,7 @@
 // shop::bulk_placer against the simulator: clean runs, the fault acceptance run (lost answers
 // reconciled, never paid twice), twins, rejections, fatal stops, a balance that does not
 // add up, cancellation, and resuming from a journal cut short by a crash.
-#include "simulator_support.hpp"
+#include "client_support.hpp"
 
 #include <shop/bulk_placer.hpp>
 #include <shop/shop.hpp>
@@ -19,21 +19,12 @@ using namespace std::chrono_literals;
 using shop::bulk_outcome;
 using shop::errc;
 using shop::money;
+using simtest::config_for;
 using simtest::running_sim;
 
 namespace {
 
 using clock_type = std::chrono::steady_clock;
-
-shop::client_config config_for(const std::string& base_url) {
-    shop::client_config cfg;
-    cfg.base_url = base_url;
-    cfg.api_key = simtest::demo_key;
-    cfg.api_secret = simtest::demo_secret;
-    cfg.limiter.requests_per_window = 0;  // not about the limiter
-    cfg.timeouts.total = 10s;
-    return cfg;
-}
 
 // Runs one bulk operation to completion on `io`, bounded.
 struct bulk_run {

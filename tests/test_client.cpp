@@ -1,6 +1,6 @@
 // shop::client against the simulator: every endpoint, every error code the client can meet,
 // completion tokens, cancellation, concurrency over a small pool, TLS.
-#include "simulator_support.hpp"
+#include "client_support.hpp"
 
 #include <shop/shop.hpp>
 
@@ -13,40 +13,11 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using shop::errc;
 using shop::money;
+using simtest::config_for;
+using simtest::run;
 using simtest::running_sim;
 
 namespace {
-
-shop::client_config config_for(const std::string& base_url, std::string key = simtest::demo_key,
-                               std::string secret = simtest::demo_secret) {
-    shop::client_config cfg;
-    cfg.base_url = base_url;
-    cfg.api_key = std::move(key);
-    cfg.api_secret = std::move(secret);
-    cfg.limiter.requests_per_window = 0; // these tests are not about the limiter
-    cfg.timeouts.total = 10s;
-    return cfg;
-}
-
-/// Runs `aw` on `io` until it completes (bounded); rethrows its exception.
-template <class T>
-T run(asio::io_context& io, asio::awaitable<T> aw, std::chrono::seconds bound = 30s) {
-    std::optional<T> out;
-    std::exception_ptr ep;
-    bool done = false;
-    asio::co_spawn(io, std::move(aw), [&](std::exception_ptr e, T v) {
-        ep = e;
-        if (!e) out = std::move(v);
-        done = true;
-    });
-    io.restart();
-    auto deadline = std::chrono::steady_clock::now() + bound;
-    while (!done && io.run_one_until(deadline)) {
-    }
-    REQUIRE(done);
-    if (ep) std::rethrow_exception(ep);
-    return std::move(*out);
-}
 
 /// The error an operation failed with (fails the test if it succeeded).
 template <class T>

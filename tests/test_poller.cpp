@@ -1,7 +1,7 @@
 // shop::status_poller against the simulator: terminal statuses, updates, unknown orders,
 // pipelining trouble (no-pipelining, close-before-read), deadline, stopping one order,
 // cancelling the run, and the effect of pipelining over a 20 ms round trip (tcp_relay).
-#include "simulator_support.hpp"
+#include "client_support.hpp"
 #include "tcp_relay.hpp"
 
 #include <shop/shop.hpp>
@@ -14,6 +14,8 @@
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using shop::errc;
+using simtest::config_for;
+using simtest::run;
 using simtest::running_sim;
 using shop::testing::endpoint;
 using shop::testing::fault_kind;
@@ -21,35 +23,6 @@ using shop::testing::fault_kind;
 namespace {
 
 using clock_type = std::chrono::steady_clock;
-
-shop::client_config config_for(const std::string& base_url) {
-    shop::client_config cfg;
-    cfg.base_url = base_url;
-    cfg.api_key = simtest::demo_key;
-    cfg.api_secret = simtest::demo_secret;
-    cfg.limiter.requests_per_window = 0;  // not about the limiter (every request still passes it)
-    cfg.timeouts.total = 10s;
-    return cfg;
-}
-
-template <class T>
-T run(asio::io_context& io, asio::awaitable<T> aw, std::chrono::seconds bound = 30s) {
-    std::optional<T> out;
-    std::exception_ptr ep;
-    bool done = false;
-    asio::co_spawn(io, std::move(aw), [&](std::exception_ptr e, T v) {
-        ep = e;
-        if (!e) out = std::move(v);
-        done = true;
-    });
-    io.restart();
-    auto deadline = clock_type::now() + bound;
-    while (!done && io.run_one_until(deadline)) {
-    }
-    REQUIRE(done);
-    if (ep) std::rethrow_exception(ep);
-    return std::move(*out);
-}
 
 /// Places `n` orders of `plan` (20 per create: one order per line).
 std::vector<std::string> place(asio::io_context& io, shop::client& c, std::size_t n, std::int64_t plan) {
