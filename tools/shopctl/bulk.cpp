@@ -145,14 +145,9 @@ void add_bulk_command(CLI::App& app, global_options& g, int& rc) {
                 return;
             }
             shop::field_list fields;
-            for (auto const& f : o->fields) {
-                auto eq = f.find('=');
-                if (eq == std::string::npos || eq == 0) {
-                    fmt::print(stderr, "error: --field expects KEY=VALUE, got '{}'\n", f);
-                    rc = exit_usage;
-                    return;
-                }
-                fields.emplace_back(f.substr(0, eq), f.substr(eq + 1));
+            if (!parse_fields(o->fields, fields)) {
+                rc = exit_usage;
+                return;
             }
             items.reserve(o->count);
             for (std::size_t i = 0; i < o->count; ++i) {

@@ -169,14 +169,9 @@ void add_client_commands(CLI::App& app, global_options& g, int& rc) {
     order->add_option("--coupon", oo->coupon, "coupon code");
     order->callback([&g, &rc, oo] {
         shop::order_item item{oo->plan, oo->qty, {}};
-        for (auto const& f : oo->fields) {
-            auto eq = f.find('=');
-            if (eq == std::string::npos || eq == 0) {
-                fmt::print(stderr, "error: --field expects KEY=VALUE, got '{}'\n", f);
-                rc = exit_usage;
-                return;
-            }
-            item.fields.emplace_back(f.substr(0, eq), f.substr(eq + 1));
+        if (!parse_fields(oo->fields, item.fields)) {
+            rc = exit_usage;
+            return;
         }
         rc = run_client(g, [item, oo, &g](shop::client& c) -> asio::awaitable<void> {
             // Built before co_await: GCC 12 rejects an initializer_list inside a co_await

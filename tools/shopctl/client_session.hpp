@@ -12,6 +12,8 @@
 
 #include <chrono>
 #include <functional>
+#include <string>
+#include <vector>
 
 namespace shopctl {
 
@@ -34,6 +36,19 @@ inline bool parse_rate_limit(const std::string& text, shop::limiter_options& out
     } catch (const std::exception&) {
         return false;
     }
+}
+
+/// `--field KEY=VALUE` options into fields; false (after saying which) when one is malformed.
+inline bool parse_fields(const std::vector<std::string>& options, shop::field_list& out) {
+    for (auto const& f : options) {
+        auto eq = f.find('=');
+        if (eq == std::string::npos || eq == 0) {
+            fmt::print(stderr, "error: --field expects KEY=VALUE, got '{}'\n", f);
+            return false;
+        }
+        out.emplace_back(f.substr(0, eq), f.substr(eq + 1));
+    }
+    return true;
 }
 
 inline shop::client_config make_client_config(const global_options& g) {
