@@ -3,6 +3,8 @@
 // test instead of hanging it).
 #pragma once
 
+#include "timing.hpp"
+
 #include <shop/testing/simulator.hpp>
 
 #include <boost/asio.hpp>

@@ -1,6 +1,6 @@
 // shop::status_poller against the simulator: terminal statuses, updates, unknown orders,
 // pipelining trouble (no-pipelining, close-before-read), deadline, stopping one order,
-// cancelling the run, and the effect of pipelining over a 20 ms round trip (tcp_relay).
+// cancelling the run, and pipelining over a 20 ms round trip (tcp_relay).
 #include "client_support.hpp"
 #include "tcp_relay.hpp"
 
@@ -201,8 +201,9 @@ TEST_CASE("poller: pipelining trouble re-queues, falls back to depth 1, counts n
     }
     SECTION("a stalled pipeline (no answer within read_timeout) counts as trouble") {
         auto o = simtest::test_options();
+        // Stalls far longer than the test may take: the poller must give up on them.
         o.faults = {"orders/status:latency=every:60"};
-        o.latency = 2000ms;
+        o.latency = 30s;
         running_sim sim(o);
         asio::io_context io;
         shop::client c(io.get_executor(), config_for(sim->base_url()));
@@ -219,7 +220,7 @@ TEST_CASE("poller: pipelining trouble re-queues, falls back to depth 1, counts n
         CHECK(sim->faults().fired(fault_kind::latency) >= 1);
         CHECK(s.connection_failures >= 1);
         CHECK(s.requeued >= 1);
-        CHECK(r.elapsed < 5s);  // never waited for the 2 s stall
+        CHECK(r.elapsed < 20s);  // never waited for a 30 s stall
         check_counts(sim, before, r, s);
     }
 }
@@ -237,7 +238,7 @@ TEST_CASE("poller: an order that never completes ends at the deadline") {
     shop::status_poller poller(c, {.intervals = {100ms, 1.5, 300ms}, .deadline = 1s});
     auto r = poll(io, poller, ids);
     CHECK(r.elapsed >= 900ms);
-    CHECK(r.elapsed < 3s);
+    CHECK(r.elapsed < 1s + testtime::slack);
     REQUIRE(r.results.size() == 3);
     CHECK_FALSE(r.results[0].terminal);
     CHECK(r.results[0].ec == errc::timeout);
@@ -282,7 +283,7 @@ TEST_CASE("poller: stopping one order abandons its request on the wire; cancelli
         o.processing_after = 0ms;
         o.completed_after = 0ms;
         o.faults = {"orders/status:latency=1"};
-        o.latency = 500ms;
+        o.latency = 30s;  // every answer comes after the test's bound: the cancel must not wait
         running_sim sim(o);
         asio::io_context io;
         shop::client c(io.get_executor(), config_for(sim->base_url()));
@@ -303,7 +304,7 @@ TEST_CASE("poller: stopping one order abandons its request on the wire; cancelli
         while (!done && io.run_one_for(5s)) {
         }
         REQUIRE(done);
-        CHECK(clock_type::now() - t0 < 2s);
+        CHECK(clock_type::now() - t0 < 200ms + testtime::slack);
         REQUIRE(results.size() == ids.size());
         for (auto const& x : results) {
             CHECK_FALSE(x.terminal);
@@ -315,31 +316,42 @@ TEST_CASE("poller: stopping one order abandons its request on the wire; cancelli
     }
 }
 
-TEST_CASE("poller: pipelining over a 20 ms round trip (tcp_relay) is at least 8x faster") {
+TEST_CASE("poller: pipelined over a 20 ms round trip (tcp_relay), every answer once, in order") {
+    // The gain of pipelining is a benchmark figure (bench_poller); here the same scenario,
+    // smaller, with what is exact: every order answered once, by its own answer, nothing lost.
     running_sim sim;
     asio::io_context io;
     std::vector<std::string> ids;
     {
         shop::client direct(io.get_executor(), config_for(sim->base_url()));
-        ids = place(io, direct, 1000, 900);
+        ids = place(io, direct, 200, 900);
     }
     simtest::tcp_relay relay(sim->port(), 10ms, 60s);
+    auto before = status_count(sim);
     auto timed = [&](std::size_t depth) {
         shop::client c(io.get_executor(), config_for(relay.base_url()));
-        shop::status_poller poller(c, {.connections = 2, .pipeline_depth = depth, .deadline = 30s});
-        auto r = poll(io, poller, ids, 40s);
-        std::size_t terminal = 0;
-        for (auto const& x : r.results) terminal += x.terminal;
-        CHECK(terminal == ids.size());
-        CHECK(poller.stats().requests_written == ids.size());
+        shop::status_poller poller(c, {.connections = 2, .pipeline_depth = depth, .deadline = 60s});
+        auto r = poll(io, poller, ids, 90s);
+        auto s = poller.stats();
+        REQUIRE(r.results.size() == ids.size());
+        for (std::size_t i = 0; i < ids.size(); ++i) {
+            CHECK(r.results[i].trans_id == ids[i]);
+            CHECK(r.results[i].terminal);
+            CHECK(r.results[i].polls == 1);
+            REQUIRE(r.results[i].last);
+            CHECK(r.results[i].last->order.trans_id == ids[i]);
+        }
+        CHECK(s.requests_written == ids.size());
+        CHECK(s.responses_read == ids.size());
+        CHECK(s.connection_failures == 0);
+        if (depth > 1) CHECK(s.max_in_flight > 1);
         return r.elapsed;
     };
     auto deep = timed(16);
     auto shallow = timed(1);
-    double ratio = static_cast<double>(shallow.count()) / static_cast<double>(std::max<long>(deep.count(), 1));
-    std::cout << "poller over tcp_relay (10 ms each way), 1000 statuses, 2 connections: depth 1 " << shallow.count()
-              << " ms, depth 16 " << deep.count() << " ms, ratio " << ratio << "\n";
-    WARN("depth 1: " << shallow.count() << " ms, depth 16: " << deep.count() << " ms, ratio " << ratio);
-    CHECK(ratio >= 8.0);
+    CHECK(status_count(sim) - before == 2 * ids.size());
+    CHECK(sim->state().stats().rate_limited == 0);
     CHECK(relay.accepted() >= 4);
+    WARN("over tcp_relay, 200 statuses, 2 connections: depth 1 " << shallow.count() << " ms, depth 16 "
+                                                                 << deep.count() << " ms");
 }

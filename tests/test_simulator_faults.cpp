@@ -14,9 +14,7 @@ simulator_options with_faults(std::vector<std::string> faults) {
     return o;
 }
 
-std::int64_t ms_since(std::chrono::steady_clock::time_point t0) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
-}
+using testtime::ms_since;
 
 } // namespace
 
@@ -97,7 +95,7 @@ TEST_CASE("probabilistic faults are reproducible for a seed; every:N counts per 
 
 TEST_CASE("latency: fixed + jitter, limited to one endpoint or on everything") {
     auto o = with_faults({"orders/status:latency=1"});
-    o.latency = std::chrono::milliseconds(150);
+    o.latency = std::chrono::milliseconds(1500);
     o.latency_jitter = std::chrono::milliseconds(50);
     running_sim sim(o);
     client c(sim->port());
@@ -105,11 +103,11 @@ TEST_CASE("latency: fixed + jitter, limited to one endpoint or on everything") {
     auto t0 = std::chrono::steady_clock::now();
     CHECK(c.get("orders/status?trans_id=" + t).status == 200);
     auto slow = ms_since(t0);
-    CHECK(slow >= 150);
-    CHECK(slow < 1500);
+    CHECK(slow >= 1500);
+    CHECK(slow < 1550 + testtime::slack.count());
     t0 = std::chrono::steady_clock::now();
     CHECK(c.get("account/balance").status == 200);
-    CHECK(ms_since(t0) < 120);
+    CHECK(ms_since(t0) < 1500);  // not delayed (fired() below is the exact count)
     CHECK(sim->faults().fired(fault_kind::latency) == 1);
 
     auto everything = test_options();
@@ -159,7 +157,7 @@ TEST_CASE("reset-mid-response: part of the answer, then RST") {
     client c(sim->port());
     REQUIRE_FALSE(c.send(make_request("GET", api_path("account/balance"))));
     boost::system::error_code ec;
-    auto got = c.read_all(ec, 3s);
+    auto got = c.read_all(ec, 10s);
     CHECK(ec == net::error::connection_reset);
     if (!got.empty()) CHECK(got.starts_with("HTTP/1.1 200 OK"));
     CHECK(got.find("\r\n0\r\n\r\n") == std::string::npos);
@@ -177,7 +175,7 @@ TEST_CASE("truncated-body: headers and half the body, then FIN") {
     client c(sim->port());
     REQUIRE_FALSE(c.send(make_request("GET", api_path("account/balance"))));
     boost::system::error_code ec;
-    auto got = c.read_all(ec, 3s);
+    auto got = c.read_all(ec, 10s);
     CHECK(ec == net::error::eof);
     CHECK(got.starts_with("HTTP/1.1 200 OK"));
     CHECK(got.find("Transfer-Encoding: chunked") != std::string::npos);
@@ -195,10 +193,10 @@ TEST_CASE("slow-drip: the whole answer, in small pieces, slowly") {
     REQUIRE(r.status == 200);
     CHECK(r.success());
     CHECK(took >= 500);
-    CHECK(took < 4000);
+    CHECK(took < 2000 + testtime::slack.count());  // at most 40 pieces 50 ms apart
     t0 = std::chrono::steady_clock::now();
     CHECK(c.get("account/balance").status == 200);
-    CHECK(ms_since(t0) < 200);
+    CHECK(ms_since(t0) < 2000);  // not dripped (fired() below is the exact count)
     CHECK(sim->faults().fired(fault_kind::slow_drip) == 1);
 }
 
@@ -260,7 +258,7 @@ TEST_CASE("no-pipelining: a second request before the first answer closes the co
     CHECK(c.get("account/info").status == 200); // one at a time is fine
     REQUIRE_FALSE(c.send(make_request("GET", api_path("account/balance")) + make_request("POST", api_path("orders/create"), create_body(900))));
     boost::system::error_code ec;
-    auto got = c.read_all(ec, 3s);
+    auto got = c.read_all(ec, 10s);
     CHECK(got.empty());
     CHECK(ec != net::error::timed_out);
     CHECK(sim->state().orders().empty());
@@ -300,33 +298,33 @@ TEST_CASE("idle, silent and slow clients are disconnected") {
     {
         client silent(sim->port());
         auto t0 = std::chrono::steady_clock::now();
-        silent.read_all(ec, 3s);
+        silent.read_all(ec, 10s);
         CHECK(ec == net::error::eof);
-        CHECK(ms_since(t0) < 1500);
+        CHECK(ms_since(t0) < 300 + testtime::slack.count());
     }
     {
         client slowloris(sim->port());
         slowloris.send("GET /api/v1/account/balance HTTP/1.1\r\nHost: x\r\n");
         auto t0 = std::chrono::steady_clock::now();
-        slowloris.read_all(ec, 3s);
+        slowloris.read_all(ec, 10s);
         CHECK(ec != net::error::timed_out);
-        CHECK(ms_since(t0) < 1500);
+        CHECK(ms_since(t0) < 300 + testtime::slack.count());
     }
     {
         client body(sim->port());
         body.send("POST /api/v1/orders/create HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"items\":");
         auto t0 = std::chrono::steady_clock::now();
-        body.read_all(ec, 3s);
+        body.read_all(ec, 10s);
         CHECK(ec != net::error::timed_out);
-        CHECK(ms_since(t0) < 1500);
+        CHECK(ms_since(t0) < 300 + testtime::slack.count());
     }
     {
         client keep(sim->port());
         CHECK(keep.get("account/balance").status == 200);
         auto t0 = std::chrono::steady_clock::now();
-        keep.read_all(ec, 3s);
+        keep.read_all(ec, 10s);
         CHECK(ec == net::error::eof);
-        CHECK(ms_since(t0) < 1500);
+        CHECK(ms_since(t0) < 300 + testtime::slack.count());
     }
     CHECK(sim->state().orders().empty());
 }

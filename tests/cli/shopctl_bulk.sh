@@ -22,7 +22,7 @@ start_server() {  # start_server ARGS...: a fresh simulator; sets SHOP_BASE_URL
   [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
   "$shopctl" serve --rate-limit 1000000 "$@" >"$work/serve.out" 2>"$work/serve.err" &
   server_pid=$!
-  for _ in $(seq 100); do
+  for _ in $(seq 400); do  # up to 20 s
     [[ -s $work/serve.out ]] && break
     sleep 0.05
   done
@@ -67,7 +67,7 @@ start_server --latency 2:2 --fault orders/create:close-after-commit=0.05 --fault
 timeout 120 "$shopctl" bulk --plan 905 --count 1500 --field 'tai_khoan=int-{i}' --concurrency 4 --settle 0.2 \
   --journal "$work/int.jsonl" --json >"$work/int.json" 2>"$work/int.err" &
 bulk_pid=$!
-for _ in $(seq 200); do
+for _ in $(seq 600); do  # up to 30 s: a busy machine starts slowly
   [[ -f $work/int.jsonl ]] && (( $(count '"t":"placed"' <"$work/int.jsonl") >= 100 )) && break
   sleep 0.05
 done
