@@ -66,10 +66,11 @@ run_figures one_run(setting mode, std::uint64_t seed, std::size_t orders, std::s
         items.push_back({.plan_id = 905, .fields = {{"tai_khoan", "bench-" + std::to_string(i)}}});
     shop::bulk_placer placer(client, {.concurrency = concurrency, .settle = 20ms, .pass_interval = 50ms});
     shop::bulk_report report;
-    std::exception_ptr failure;
+    shop::error_code failure;
+    shop::diagnostics why;
     auto t0 = std::chrono::steady_clock::now();
-    placer.async_place(items, {}, [&](std::exception_ptr e, shop::bulk_report r) {
-        failure = e;
+    placer.async_place(items, {}, why, [&](shop::error_code ec, shop::bulk_report r) {
+        failure = ec;
         report = std::move(r);
     });
     io.run_for(10min);
@@ -78,7 +79,7 @@ run_figures one_run(setting mode, std::uint64_t seed, std::size_t orders, std::s
     sim.stop();
     for (auto& t : server_threads) t.join();
     if (failure) {
-        std::fprintf(stderr, "run failed: %s\n", shop::error_of(failure)->diag.to_string().c_str());
+        std::fprintf(stderr, "run failed: %s: %s\n", failure.message().c_str(), why.to_string().c_str());
         std::exit(1);
     }
 

@@ -7,7 +7,7 @@
 //     build/bin/bench_limiter [RUNS=7]
 //     build/bin/bench_limiter paced
 #include <shop/client.hpp>
-#include <shop/detail/rate_window.hpp>
+#include <shop/detail/protocol/rate_window.hpp>
 #include <shop/rate_limiter.hpp>
 #include <shop/testing/simulator.hpp>
 

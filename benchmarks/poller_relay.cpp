@@ -9,6 +9,7 @@
 #include "../tests/tcp_relay.hpp"
 
 #include <shop/shop.hpp>
+#include <shop/status_poller.hpp>
 #include <shop/testing/simulator.hpp>
 
 #include <boost/asio/io_context.hpp>
@@ -63,7 +64,7 @@ double timed_poll(asio::io_context& io, std::string const& base_url, std::vector
     shop::client c(io.get_executor(), config_for(base_url));
     shop::status_poller poller(c, {.connections = 2, .pipeline_depth = depth, .deadline = 120s});
     auto t0 = clock_type::now();
-    auto results = run(io, poller.async_poll(ids, {}, asio::use_awaitable));
+    auto results = run(io, poller.async_poll(ids, {}));
     double const seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
     for (auto const& r : results)
         if (!r.terminal) {

@@ -17,6 +17,9 @@
 #include "bench_report.hpp"
 
 #include <shop/shop.hpp>
+#include <shop/connection_pool.hpp>
+#include <shop/detail/poll/pipeline_queue.hpp>
+#include <shop/detail/status_requests.hpp>
 #include <shop/testing/simulator.hpp>
 
 #include <CLI/CLI.hpp>
@@ -139,10 +142,10 @@ asio::awaitable<void> one_at_a_time(shop::client& c, options const& o, run_contr
         shop::error_code ec;
         if (kind == op_kind::status) {
             auto r = co_await c.order_status(ids[turn % ids.size()], asio::as_tuple(asio::use_awaitable));
-            if (auto e = shop::error_of(std::get<0>(r))) ec = e->code;
+            ec = std::get<0>(r);
         } else {
             auto r = co_await c.create_order(create, asio::as_tuple(asio::use_awaitable));
-            if (auto e = shop::error_of(std::get<0>(r))) ec = e->code;
+            ec = std::get<0>(r);
         }
         ctl.finished();
         ctl.record(w, t0, counted, ec);
@@ -161,6 +164,9 @@ asio::awaitable<void> pipelined(shop::client& c, options const& o, run_control& 
     shop::detail::pipeline_queue<sent> q(o.pipeline_depth);
     shop::connection_lease lease;
     shop::http_response resp;
+    shop::http_request req;
+    shop::diagnostics diag;
+    shop::order_status_result status;
     std::size_t turn = first;
     auto const timeout = std::chrono::milliseconds(static_cast<std::int64_t>(o.timeout * 1000));
     auto trouble = [&](shop::error_code ec) {
@@ -173,24 +179,28 @@ asio::awaitable<void> pipelined(shop::client& c, options const& o, run_control& 
     };
     while (!(ctl.stop_now() && q.idle())) {
         if (!lease) {
-            auto got = co_await c.pool()->acquire(clock_type::now() + timeout, false);
-            if (got.ec) {
-                ctl.record(w, clock_type::now(), ctl.recording.load(), got.ec);
+            auto got = co_await c.pool()->async_acquire(clock_type::now() + timeout, false, asio::as_tuple(asio::use_awaitable));
+            if (std::get<0>(got)) {
+                ctl.record(w, clock_type::now(), ctl.recording.load(), std::get<0>(got));
                 if (ctl.stop_now()) break;
                 continue;
             }
-            lease = std::move(got.lease);
+            lease = std::move(std::get<1>(got));
         }
-        auto& conn = *lease;
         while (q.can_write() && !ctl.stop_now()) {
-            auto acquired = co_await c.limiter()->async_acquire(shop::request_priority::low,
-                                                               asio::as_tuple(asio::use_awaitable));
-            if (std::get<0>(acquired)) {
-                ctl.record(w, clock_type::now(), ctl.recording.load(), std::get<0>(acquired));
+            if (!c.limiter()->unlimited()) {
+                auto acquired = co_await c.limiter()->async_acquire(shop::request_priority::low,
+                                                                   asio::as_tuple(asio::use_awaitable));
+                if (std::get<0>(acquired)) {
+                    ctl.record(w, clock_type::now(), ctl.recording.load(), std::get<0>(acquired));
+                    break;
+                }
+            }
+            if (auto ec = shop::detail::status_requests::make(c, ids[turn++ % ids.size()], req, diag)) {
+                ctl.record(w, clock_type::now(), ctl.recording.load(), ec);
                 break;
             }
-            auto req = c.make_status_request(ids[turn++ % ids.size()]);
-            if (auto ec = conn.queue_request(req)) {
+            if (auto ec = lease.queue(req)) {
                 trouble(ec);
                 break;
             }
@@ -198,24 +208,22 @@ asio::awaitable<void> pipelined(shop::client& c, options const& o, run_control& 
             q.on_written({clock_type::now(), ctl.recording.load(std::memory_order_relaxed)});
         }
         if (!lease) continue;
-        if (conn.queued() > 0)
-            if (auto ec = co_await conn.flush(clock_type::now() + timeout)) {
-                trouble(ec);
+        if (lease.queued() > 0) {
+            auto flushed = co_await lease.async_flush(clock_type::now() + timeout, asio::as_tuple(asio::use_awaitable));
+            if (std::get<0>(flushed)) {
+                trouble(std::get<0>(flushed));
                 continue;
             }
+        }
         if (q.idle()) continue;
-        if (auto ec = co_await conn.read_response(resp, clock_type::now() + timeout)) {
-            trouble(ec);
+        auto read = co_await lease.async_read_response(resp, clock_type::now() + timeout, asio::as_tuple(asio::use_awaitable));
+        if (std::get<0>(read)) {
+            trouble(std::get<0>(read));
             continue;
         }
         auto answered = q.on_response();
         ctl.finished();
-        shop::error_code ec;
-        try {
-            (void)shop::client::read_status(resp);
-        } catch (shop::error const& e) {
-            ec = e.code();
-        }
+        auto const ec = shop::detail::status_requests::read(c, resp, status, diag);
         ctl.record(w, answered.id.at, answered.id.counted, ec);
     }
     lease.release();
@@ -241,9 +249,10 @@ std::vector<std::string> place_orders(shop::client& c, asio::io_context& io, std
                 shop::create_order_request req;
                 for (std::size_t i = 0; i < 20 && ids.size() + req.items.size() < n; ++i)
                     req.items.push_back({.plan_id = plan, .quantity = 1});
-                auto r = co_await c.create_order(req, asio::as_tuple(asio::use_awaitable));
-                if (auto e = shop::error_of(std::get<0>(r))) {
-                    failure = e->diag.to_string();
+                shop::diagnostics diag;
+                auto r = co_await c.create_order(req, diag, asio::as_tuple(asio::use_awaitable));
+                if (std::get<0>(r)) {
+                    failure = diag.to_string();
                     co_return;
                 }
                 for (auto& o : std::get<1>(r).orders) ids.push_back(o.trans_id);

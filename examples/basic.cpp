@@ -32,8 +32,10 @@ int main() {
                                            .api_secret = env("SHOP_API_SECRET")});
         int rc = 0;
         asio::co_spawn(io, buy(c), [&](std::exception_ptr ep) {
-            if (auto e = shop::error_of(ep)) {
-                std::cerr << e->diag.to_string() << '\n';
+            try {
+                if (ep) std::rethrow_exception(ep);
+            } catch (const shop::error& e) {  // the default token throws the diagnostics
+                std::cerr << e.diag().to_string() << '\n';
                 rc = 1;
             }
         });

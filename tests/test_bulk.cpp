@@ -29,7 +29,8 @@ using clock_type = std::chrono::steady_clock;
 // Runs one bulk operation to completion on `io`, bounded.
 struct bulk_run {
     shop::bulk_report report;
-    std::exception_ptr error;
+    shop::error_code error;
+    shop::diagnostics diag;
     std::vector<shop::bulk_progress> progress;
 };
 
@@ -37,9 +38,9 @@ template <class Start>
 bulk_run drive(asio::io_context& io, Start start, std::chrono::seconds bound = 120s) {
     bulk_run out;
     bool done = false;
-    start([&](const shop::bulk_progress& p) { out.progress.push_back(p); },
-          [&](std::exception_ptr e, shop::bulk_report r) {
-              out.error = e;
+    start([&](const shop::bulk_progress& p) { out.progress.push_back(p); }, out.diag,
+          [&](shop::error_code ec, shop::bulk_report r) {
+              out.error = ec;
               out.report = std::move(r);
               done = true;
           });
@@ -54,7 +55,8 @@ bulk_run drive(asio::io_context& io, Start start, std::chrono::seconds bound = 1
 bulk_run place(asio::io_context& io, shop::bulk_placer& placer, std::vector<shop::bulk_item> items,
                std::chrono::seconds bound = 120s) {
     return drive(
-        io, [&](auto on_progress, auto on_done) { placer.async_place(std::move(items), on_progress, on_done); }, bound);
+        io, [&](auto on_progress, auto& diag, auto on_done) { placer.async_place(std::move(items), on_progress, diag, on_done); },
+        bound);
 }
 
 /// place() with `hook` called first on every progress snapshot (to act in the middle of a
@@ -62,14 +64,14 @@ bulk_run place(asio::io_context& io, shop::bulk_placer& placer, std::vector<shop
 template <class Hook>
 bulk_run place_hooked(asio::io_context& io, shop::bulk_placer& placer, const std::vector<shop::bulk_item>& items,
                       Hook hook, asio::cancellation_slot slot = {}) {
-    return drive(io, [&](auto on_progress, auto on_done) {
+    return drive(io, [&](auto on_progress, auto& diag, auto on_done) {
         placer.async_place(
             items,
             [&, on_progress](const shop::bulk_progress& p) {
                 hook(p);
                 on_progress(p);
             },
-            asio::bind_cancellation_slot(slot, on_done));
+            diag, asio::bind_cancellation_slot(slot, on_done));
     });
 }
 
@@ -402,7 +404,9 @@ TEST_CASE("bulk: a run cancelled, then cut short by a crash, resumes from its jo
     asio::io_context io;
     shop::client c(io.get_executor(), config_for(sim->base_url()));
     shop::bulk_placer placer(c, {.concurrency = 4, .settle = 10ms, .pass_interval = 20ms});
-    auto run = drive(io, [&](auto on_progress, auto on_done) { placer.async_resume(journal.string(), on_progress, on_done); });
+    auto run = drive(io, [&](auto on_progress, auto& diag, auto on_done) {
+        placer.async_resume(journal.string(), on_progress, diag, on_done);
+    });
     REQUIRE_FALSE(run.error);
     auto const& rep = run.report;
     for (auto const& r : rep.items)
@@ -422,7 +426,10 @@ TEST_CASE("bulk: a run cancelled, then cut short by a crash, resumes from its jo
     CHECK(rep.start_balance == start);
     CHECK(check_against_records(sim, items, rep, start) == 0);
     // The journal now records the whole run: replaying it shows every item placed.
-    auto replay = shop::detail::replay_journal(shop::detail::journal_file::read_all(journal.string()));
+    std::string text, why;
+    REQUIRE_FALSE(shop::detail::journal_file::read_all(journal.string(), text, why));
+    shop::detail::journal_replay replay;
+    REQUIRE_FALSE(shop::detail::replay_journal(text, replay, why));
     for (auto const& st : replay.states) CHECK(st.state == shop::detail::journal_item_state::kind::placed);
     std::filesystem::remove(journal);
 }
@@ -435,10 +442,8 @@ TEST_CASE("bulk: an existing journal is not overwritten; nothing is sent") {
     shop::client c(io.get_executor(), config_for(sim->base_url()));
     shop::bulk_placer placer(c, {.journal_path = journal.string()});
     auto run = place(io, placer, distinct_items(3, "exists"));
-    REQUIRE(run.error);
-    auto info = shop::error_of(run.error);
-    CHECK(info->code == errc::invalid_argument);
-    CHECK(info->diag.message.find("resume") != std::string::npos);
+    CHECK(run.error == errc::journal_failed);
+    CHECK(run.diag.message.find("resume") != std::string::npos);
     CHECK(sim->state().orders().empty());
     std::filesystem::remove(journal);
 }
@@ -459,8 +464,8 @@ TEST_CASE("bulk: on an io_context run by three threads, under faults", "[threads
     std::atomic<std::size_t> updates{0};
     placer.async_place(
         items, [&](const shop::bulk_progress&) { ++updates; },
-        [&](std::exception_ptr e, shop::bulk_report r) {
-            if (e) done.set_exception(e);
+        [&](shop::error_code ec, shop::bulk_report r) {
+            if (ec) done.set_exception(std::make_exception_ptr(boost::system::system_error(ec)));
             else done.set_value(std::move(r));
         });
     std::vector<std::thread> threads;

@@ -19,15 +19,18 @@ using simtest::running_sim;
 
 namespace {
 
-/// The error an operation failed with (fails the test if it succeeded).
+/// The error an operation failed with, thrown by the default token as shop::error (fails
+/// the test if it succeeded or threw anything else).
+struct error_info {
+    shop::error_code code;
+    shop::diagnostics diag;
+};
 template <class T>
-shop::error_info failure(asio::io_context& io, asio::awaitable<T> aw) {
+error_info failure(asio::io_context& io, asio::awaitable<T> aw) {
     try {
         run(io, std::move(aw));
-    } catch (...) {
-        auto info = shop::error_of(std::current_exception());
-        REQUIRE(info);
-        return *info;
+    } catch (shop::error const& e) {
+        return {e.code(), e.diag()};
     }
     FAIL("the operation succeeded");
     return {};
@@ -279,44 +282,85 @@ TEST_CASE("client: completion tokens other than use_awaitable") {
     shop::client c(io.get_executor(), config_for(sim->base_url()));
     std::thread runner;
 
-    SECTION("callback and as_tuple reach the diagnostics") {
+    SECTION("callbacks: void(error_code, Result), diagnostics beside the code") {
         std::optional<shop::balance_result> ok;
-        std::optional<shop::error_info> bad;
-        c.balance([&](std::exception_ptr ep, shop::balance_result r) {
-            REQUIRE_FALSE(ep);
+        std::optional<shop::error_code> bad;
+        shop::diagnostics diag;
+        c.balance([&](shop::error_code ec, shop::balance_result r) {
+            REQUIRE_FALSE(ec);
             ok = std::move(r);
         });
-        c.order_status("MISSING", [&](std::exception_ptr ep, shop::order_status_result) { bad = shop::error_of(ep); });
-        io.run_for(10s);
-        REQUIRE(ok);
+        c.order_status("MISSING", diag, [&](shop::error_code ec, shop::order_status_result) { bad = ec; });
+        REQUIRE(testtime::run_until(io, [&] { return ok && bad; }));
         CHECK(ok->balance.current == money::from_vnd(500'000'000));
-        REQUIRE(bad);
-        CHECK(bad->code == errc::order_not_found);
-        CHECK_FALSE(bad->diag.request_id.empty());
-
-        auto tuple = run(io, [&]() -> asio::awaitable<std::tuple<std::exception_ptr, shop::order_status_result>> {
+        CHECK(*bad == errc::order_not_found);
+        CHECK(diag.server_code == "ORDER_NOT_FOUND");
+        CHECK(diag.http_status == 404);
+        CHECK(diag.endpoint == "orders/status");
+        CHECK(diag.request_id.rfind("req_", 0) == 0);
+        CHECK_FALSE(diag.message.empty());
+    }
+    SECTION("as_tuple and redirect_error in a coroutine: no exception") {
+        auto tuple = run(io, [&]() -> asio::awaitable<std::tuple<shop::error_code, shop::order_status_result>> {
             co_return co_await c.order_status("MISSING", asio::as_tuple(asio::use_awaitable));
         }());
-        CHECK(shop::error_of(std::get<0>(tuple))->code == errc::order_not_found);
+        CHECK(std::get<0>(tuple) == errc::order_not_found);
+        auto redirected = run(io, [&]() -> asio::awaitable<std::pair<shop::error_code, std::string>> {
+            shop::error_code ec;
+            shop::diagnostics d;
+            co_await c.order_status("MISSING", d, asio::redirect_error(asio::use_awaitable, ec));
+            auto b = co_await c.balance(asio::redirect_error(asio::use_awaitable, ec));
+            co_return std::make_pair(ec, d.server_code + "|" + b.balance.currency);
+        }());
+        CHECK_FALSE(redirected.first);  // the second call succeeded and cleared it
+        CHECK(redirected.second == "ORDER_NOT_FOUND|VND");
     }
-    SECTION("deferred") {
-        // Nothing is sent until the deferred operation is launched with a token.
+    SECTION("deferred: nothing is sent until it is launched") {
         auto op = c.account_info(asio::deferred);
         io.run_for(50ms);
         auto idx = static_cast<std::size_t>(shop::testing::endpoint::account_info);
         CHECK(sim->state().stats().requests[idx] == 0);
         std::optional<shop::account_info_result> info;
-        std::move(op)([&](std::exception_ptr ep, shop::account_info_result r) {
-            REQUIRE_FALSE(ep);
+        std::move(op)([&](shop::error_code ec, shop::account_info_result r) {
+            REQUIRE_FALSE(ec);
             info = std::move(r);
         });
-        io.restart();
-        io.run_for(10s);
-        REQUIRE(info);
+        REQUIRE(testtime::run_until(io, [&] { return info.has_value(); }));
         CHECK(info->api_key.daily_limit == 10000);
         CHECK(sim->state().stats().requests[idx] == 1);
     }
-    SECTION("use_future from another thread") {
+    SECTION("coroutines on a strand: with_diagnostics(use_awaitable_t<Strand>), and deferred") {
+        using strand_type = asio::strand<asio::io_context::executor_type>;
+        auto strand = asio::make_strand(io.get_executor());
+        std::optional<std::string> seen;
+        asio::co_spawn(
+            strand,
+            [&]() -> asio::awaitable<void, strand_type> {
+                auto token = shop::with_diagnostics(asio::use_awaitable_t<strand_type>{});
+                auto b = co_await c.balance(token);
+                std::string text = b.balance.currency;
+                try {
+                    co_await c.order_status("MISSING", token);
+                } catch (shop::error const& e) {
+                    text += "|" + e.diag().server_code;
+                }
+                // Since Boost 1.80 an awaitable of any executor co_awaits a deferred
+                // operation: the error comes as system_error, the diagnostics beside it.
+                shop::diagnostics d;
+                try {
+                    co_await c.order_status("MISSING", d, asio::deferred);
+                } catch (boost::system::system_error const& e) {
+                    text += "|" + std::to_string(e.code() == errc::order_not_found) + "|" + d.server_code;
+                }
+                auto [ec, r] = co_await c.order_status("MISSING", d, asio::as_tuple(asio::deferred));
+                text += "|" + ec.message();
+                seen = text;
+            },
+            asio::detached);
+        REQUIRE(testtime::run_until(io, [&] { return seen.has_value(); }));
+        CHECK(*seen == "VND|ORDER_NOT_FOUND|1|ORDER_NOT_FOUND|order not found");
+    }
+    SECTION("use_future from another thread; with_diagnostics for the diagnostics") {
         auto guard = asio::make_work_guard(io);
         runner = std::thread([&] { io.run(); });
         auto f = c.balance(asio::use_future);
@@ -327,9 +371,18 @@ TEST_CASE("client: completion tokens other than use_awaitable") {
         try {
             g.get();
             FAIL("no exception");
+        } catch (const boost::system::system_error& e) {
+            CHECK(e.code() == errc::order_not_found);
+        }
+        auto h = c.order_status("MISSING", shop::with_diagnostics(asio::use_future));
+        REQUIRE(h.wait_for(10s) == std::future_status::ready);
+        try {
+            h.get();
+            FAIL("no exception");
         } catch (const shop::error& e) {
             CHECK(e.code() == errc::order_not_found);
             CHECK(e.diag().http_status == 404);
+            CHECK(e.diag().server_code == "ORDER_NOT_FOUND");
         }
         guard.reset();
         io.stop();
@@ -361,15 +414,13 @@ TEST_CASE("client: cancellation mid-request leaves the pool healthy") {
 
     // A cancellation signal on a callback: completes with errc::cancelled.
     asio::cancellation_signal sig;
-    std::optional<shop::error_info> cancelled;
-    c.balance(asio::bind_cancellation_slot(sig.slot(), [&](std::exception_ptr ep, shop::balance_result) {
-        cancelled = shop::error_of(ep);
-    }));
+    std::optional<shop::error_code> cancelled;
+    c.balance(asio::bind_cancellation_slot(sig.slot(), [&](shop::error_code ec, shop::balance_result) { cancelled = ec; }));
     io.restart();
     io.run_for(100ms);
     sig.emit(asio::cancellation_type::terminal);
     REQUIRE(testtime::run_until(io, [&] { return cancelled.has_value(); }));
-    CHECK(cancelled->code == errc::cancelled);
+    CHECK(*cancelled == errc::cancelled);
 
     // The pool is usable and in step: fast requests succeed, nothing is left busy.
     for (int i = 0; i < 5; ++i) CHECK(run(io, c.account_info()).api_key.daily_limit == 10000);
@@ -387,13 +438,12 @@ TEST_CASE("client: 1,000 concurrent requests over a 16-connection pool") {
     shop::client c(io.get_executor(), cfg);
     int ok = 0, failed = 0;
     for (int i = 0; i < 1000; ++i)
-        c.order_status_by_id(1 + i % 3, [&](std::exception_ptr ep, shop::order_status_result) {
+        c.order_status_by_id(1 + i % 3, [&](shop::error_code ec, shop::order_status_result) {
             // No order exists yet: every answer is ORDER_NOT_FOUND, a complete exchange.
-            auto e = shop::error_of(ep);
-            (e && e->code == errc::order_not_found) ? ++ok : ++failed;
+            ec == errc::order_not_found ? ++ok : ++failed;
         });
     for (int i = 0; i < 20; ++i)
-        c.balance([&](std::exception_ptr ep, shop::balance_result) { ep ? ++failed : ++ok; });
+        c.balance([&](shop::error_code ec, shop::balance_result) { ec ? ++failed : ++ok; });
     io.run_for(60s);
     CHECK(ok == 1020);
     CHECK(failed == 0);
@@ -499,9 +549,9 @@ paced_run run_paced(asio::io_context& io, shop::client& c, int total, int worker
                 while (next < total) {
                     ++next;
                     auto r = co_await c.account_info(asio::as_tuple(asio::use_awaitable));
-                    auto err = shop::error_of(std::get<0>(r));
-                    if (!err) ++out.ok;
-                    else if (err->code == errc::rate_limit_exceeded) ++out.rate_limited;
+                    auto const ec = std::get<0>(r);
+                    if (!ec) ++out.ok;
+                    else if (ec == errc::rate_limit_exceeded) ++out.rate_limited;
                     else ++out.failed;
                     out.done_at.push_back(std::chrono::steady_clock::now());
                 }
@@ -601,4 +651,52 @@ TEST_CASE("client: several keys share one pool, each with its own credentials an
     CHECK(s.reused >= 9);
     // A pool serves one origin only.
     CHECK_THROWS_AS(shop::client(pool, config_for("http://127.0.0.1:1/api/v1")), shop::error);
+}
+
+// Exceptions made in this process, counted where every `throw` starts (not under the
+// sanitizers, which intercept the same machinery).
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#include <dlfcn.h>
+namespace {
+std::atomic<std::size_t> exceptions_made{0};
+}
+extern "C" void* __cxa_allocate_exception(std::size_t size) noexcept {
+    ++exceptions_made;
+    using real_fn = void* (*)(std::size_t) noexcept;
+    static auto real = reinterpret_cast<real_fn>(dlsym(RTLD_NEXT, "__cxa_allocate_exception"));
+    return real(size);
+}
+#define SHOP_TEST_COUNTS_EXCEPTIONS 1
+#else
+#define SHOP_TEST_COUNTS_EXCEPTIONS 0
+#endif
+
+TEST_CASE("client: an outage is error codes, not exceptions: failures travel as values") {
+    running_sim sim;
+    asio::io_context io;
+    shop::client live(io.get_executor(), config_for(sim->base_url()));
+    // A port nobody listens on: every request fails to connect, and is retried.
+    auto down_cfg = config_for("http://127.0.0.1:1/api/v1");
+    down_cfg.retry.initial_backoff = 1ms;
+    down_cfg.retry.max_backoff = 2ms;
+    shop::client down(io.get_executor(), down_cfg);
+#if SHOP_TEST_COUNTS_EXCEPTIONS
+    auto const before = exceptions_made.load();
+#endif
+    int refused = 0, unreachable = 0;
+    shop::diagnostics d1, d2;
+    for (int i = 0; i < 200; ++i) {
+        live.order_status("MISSING", d1, [&](shop::error_code ec, shop::order_status_result) {
+            refused += ec == errc::order_not_found;
+        });
+        down.balance(d2, [&](shop::error_code ec, shop::balance_result) { unreachable += ec == errc::connect_failed; });
+    }
+    REQUIRE(testtime::run_until(io, [&] { return refused + unreachable == 400; }, 60s));
+    CHECK(d2.message.find("127.0.0.1") != std::string::npos);
+#if SHOP_TEST_COUNTS_EXCEPTIONS
+    CHECK(exceptions_made.load() == before);  // 400 failures (1,000+ attempts), not one exception
+    // The user's edge does throw, once: the default token.
+    CHECK_THROWS_AS(run(io, live.order_status("MISSING")), shop::error);
+    CHECK(exceptions_made.load() > before);
+#endif
 }

@@ -1,5 +1,5 @@
 // The rate limiter: its I/O-free window with made-up time, then the strand-guarded Asio layer.
-#include <shop/detail/rate_window.hpp>
+#include <shop/detail/protocol/rate_window.hpp>
 #include <shop/rate_limiter.hpp>
 
 #include "timing.hpp"

@@ -1,5 +1,5 @@
 // The seed's example responses and the deployed server's variants parse to the right values.
-#include <shop/detail/parse.hpp>
+#include <shop/detail/protocol/parse.hpp>
 #include <shop/json.hpp>
 
 #include <boost/json/serialize.hpp>
@@ -259,4 +259,34 @@ TEST_CASE("typed results round-trip through JSON with the API's field names") {
     CHECK(cj.at("summary").at("new_balance").as_int64() == 400000);
     money half = *money::parse("12.5");
     CHECK(detail::money_json(half).as_double() == 12.5);
+}
+
+TEST_CASE("answers are read in a per-thread arena: typed results own their strings") {
+    order_status_result first, second;
+    shop::diagnostics diag;
+    shop::http_response resp;
+    resp.status = 200;
+    resp.content_type = "application/json";
+    resp.body = read_data("seed_status.json");
+    REQUIRE_FALSE(detail::read_answer(resp, "orders/status", first, diag, false));
+    CHECK(first.meta.raw_json.empty());  // kept only when asked
+    // The next answer reuses the arena; the first result is untouched by it.
+    resp.body = R"({"success":true,"data":{"order":{"id":7,"trans_id":"OTHER","status":"pending","fields_data":{"k":"v"}}}})";
+    REQUIRE_FALSE(detail::read_answer(resp, "orders/status", second, diag, true));
+    CHECK(first.order.trans_id == "PO8153690");
+    CHECK(first.delivery.items.size() == 2);
+    CHECK(second.order.trans_id == "OTHER");
+    CHECK(second.order.fields_data == shop::field_list{{"k", "v"}});
+    CHECK(second.meta.raw_json == resp.body);
+    // A failure fills the diagnostics, whatever an earlier answer left there.
+    resp.status = 404;
+    resp.body = R"({"success":false,"message":"no","request_id":"req_x","data":{"error_code":"ORDER_NOT_FOUND"}})";
+    CHECK(detail::read_answer(resp, "orders/status", second, diag, false) == errc::order_not_found);
+    CHECK(diag.server_code == "ORDER_NOT_FOUND");
+    CHECK(diag.request_id == "req_x");
+    CHECK(diag.http_status == 404);
+    // JSON nested deeper than the parser allows is a broken answer, not a crash.
+    resp.status = 200;
+    resp.body = std::string(100000, '[') + std::string(100000, ']');
+    CHECK(detail::read_answer(resp, "orders/status", second, diag, false) == errc::bad_response);
 }

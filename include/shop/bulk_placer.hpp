@@ -26,10 +26,12 @@
 #pragma once
 
 #include <shop/client.hpp>
-#include <shop/detail/bulk_journal.hpp>
-#include <shop/detail/bulk_queue.hpp>
-#include <shop/detail/reconcile.hpp>
-#include <shop/detail/wake_timer.hpp>
+#include <shop/config.hpp>
+#include <shop/detail/async/spawn.hpp>
+#include <shop/detail/bulk/bulk_journal.hpp>
+#include <shop/detail/bulk/bulk_queue.hpp>
+#include <shop/detail/bulk/reconcile.hpp>
+#include <shop/detail/async/wake_timer.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -59,51 +61,6 @@
 #include <vector>
 
 namespace shop {
-
-/// Settings of one bulk run.
-struct bulk_options {
-    /// Creates in flight at once (default 8).
-    std::size_t concurrency = 8;
-    /// Send an item again when reconciliation proved its lost attempt placed nothing and
-    /// charged nothing (default on). Off: such an item ends rejected.
-    bool retry_unplaced = true;
-    /// Creates sent per item and run at most, counting resends after a proven non-placement
-    /// and after refusals that certainly did not act (rate limit, no connection). Default 5.
-    /// A resumed run counts afresh: what it resends was shown to have placed nothing.
-    std::size_t max_attempts = 5;
-    /// Reconcile once this many items are lost (0 = `concurrency`), when nothing else can be
-    /// sent, or when the oldest loss has waited `reconcile_after`.
-    std::size_t reconcile_batch = 0;
-    std::chrono::milliseconds reconcile_after = std::chrono::seconds(2);
-    /// Time between a loss and the pass that may conclude "nothing was placed": a server
-    /// still working on a request the client gave up on (a timeout, a front end's 504) gets
-    /// this long to commit it. Default 60 s, the longest a PHP shop behind nginx usually
-    /// keeps working on a request; other items are sent meanwhile. Lower it only for a server
-    /// known to finish sooner (the simulator finishes before it answers).
-    std::chrono::milliseconds settle = std::chrono::seconds(60);
-    /// Passes a lost item takes part in (once its settle time is over) before it ends outcome
-    /// unknown; passes that left items unresolved are `pass_interval` apart.
-    std::size_t reconcile_passes = 3;
-    std::chrono::milliseconds pass_interval = std::chrono::seconds(1);
-    /// Margin on the server clock when matching creation times.
-    std::chrono::seconds clock_slack = std::chrono::seconds(120);
-    /// The server's zone (created_at is server-local; deployments are in Vietnam).
-    std::chrono::seconds server_utc_offset = std::chrono::hours(7);
-    /// Bounds of one pass, which runs with new sends paused: listing pages read (100 orders
-    /// each) and candidates' /orders/status reads. A pass that hits one leaves the items it
-    /// could not decide for the next pass.
-    std::size_t max_list_pages = 20;
-    std::size_t max_status_reads = 100;
-    /// With nothing lost, the balance baseline is read again (sends paused for one request)
-    /// when it is older than this.
-    std::chrono::milliseconds rebaseline_after = std::chrono::seconds(60);
-    /// JSON-lines journal (empty = none); it must not exist yet. See async_resume.
-    std::string journal_path;
-    /// Force the journal's header and each attempt line to the disk (fsync) before the create
-    /// is sent, so that not even a power cut loses one (default on; costs a disk write per
-    /// create). Outcome lines are only flushed: a lost one is settled again on resume.
-    bool journal_sync = true;
-};
 
 enum class bulk_outcome {
     placed,        ///< an order exists for the item (answered, or adopted by reconciliation)
@@ -225,16 +182,25 @@ public:
     const bulk_options& options() const noexcept { return opts_; }
 
     /// Places every item. `on_progress` (may be empty) is called on the run's strand after
-    /// every change; it must not block, and an exception from it ends the run (it becomes the
-    /// operation's exception, after the creates in flight have been settled).
+    /// every change; it must not block and must not throw (an exception stops new sends; the
+    /// creates in flight are settled and the run completes with errc::callback_failed, the
+    /// exception's text in the diagnostics, and the report so far).
     ///
-    /// Completion signature: void(std::exception_ptr, bulk_report). The operation fails only
-    /// when nothing was sent: the starting balance could not be read, or the journal could
-    /// not be created.
-    template <class Token = client::default_token>
+    /// Completion: void(error_code, bulk_report). The error is set only when the run could
+    /// not start (the starting balance could not be read, the journal could not be created;
+    /// nothing was sent then) or when the progress handler threw; every item's outcome is in
+    /// the report.
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, bulk_report)) Token = default_token>
     auto async_place(std::vector<bulk_item> items, progress_handler on_progress, Token&& token = {}) {
-        auto st = std::make_shared<run_state>(client_, opts_, std::move(on_progress));
-        return boost::asio::co_spawn(st->strand, run_new(st, std::move(items)), std::forward<Token>(token));
+        return boost::asio::async_initiate<Token, void(error_code, bulk_report)>(
+            place_init{this}, token, static_cast<diagnostics*>(nullptr), std::move(items), std::move(on_progress));
+    }
+
+    /// As above; why the run failed to start (or the handler's failure) is written to `diag`.
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, bulk_report)) Token = default_token>
+    auto async_place(std::vector<bulk_item> items, progress_handler on_progress, diagnostics& diag, Token&& token = {}) {
+        return boost::asio::async_initiate<Token, void(error_code, bulk_report)>(place_init{this}, token, &diag,
+                                                                                 std::move(items), std::move(on_progress));
     }
 
     /// Continues the run recorded in `journal_path` (its items and baseline; this placer's
@@ -242,14 +208,40 @@ public:
     /// them in flight) and items left unknown are lost items from the start: reconciled as
     /// usual, their twins held back meanwhile; items never sent, or shown to have placed
     /// nothing (a stopped run), are sent. The journal is locked and appended to. Same
-    /// completion as async_place.
-    template <class Token = client::default_token>
+    /// completion as async_place (errc::journal_failed when the journal cannot be read,
+    /// locked or is not one).
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, bulk_report)) Token = default_token>
     auto async_resume(std::string journal_path, progress_handler on_progress, Token&& token = {}) {
-        auto st = std::make_shared<run_state>(client_, opts_, std::move(on_progress));
-        return boost::asio::co_spawn(st->strand, run_resumed(st, std::move(journal_path)), std::forward<Token>(token));
+        return boost::asio::async_initiate<Token, void(error_code, bulk_report)>(
+            resume_init{this}, token, static_cast<diagnostics*>(nullptr), std::move(journal_path),
+            std::move(on_progress));
+    }
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, bulk_report)) Token = default_token>
+    auto async_resume(std::string journal_path, progress_handler on_progress, diagnostics& diag, Token&& token = {}) {
+        return boost::asio::async_initiate<Token, void(error_code, bulk_report)>(
+            resume_init{this}, token, &diag, std::move(journal_path), std::move(on_progress));
     }
 
 private:
+    struct place_init {
+        bulk_placer* self;
+        template <class Handler>
+        void operator()(Handler&& handler, diagnostics* diag, std::vector<bulk_item> items, progress_handler on_progress) const {
+            auto st = std::make_shared<run_state>(self->client_, self->opts_, std::move(on_progress));
+            detail::spawn_run<bulk_report>(st->strand, std::forward<Handler>(handler), diag,
+                                           run_new(st, std::move(items), diag));
+        }
+    };
+    struct resume_init {
+        bulk_placer* self;
+        template <class Handler>
+        void operator()(Handler&& handler, diagnostics* diag, std::string path, progress_handler on_progress) const {
+            auto st = std::make_shared<run_state>(self->client_, self->opts_, std::move(on_progress));
+            detail::spawn_run<bulk_report>(st->strand, std::forward<Handler>(handler), diag,
+                                           run_resumed(st, std::move(path), diag));
+        }
+    };
+
     using strand_type = boost::asio::strand<boost::asio::any_io_executor>;
     using timer_type = boost::asio::steady_timer;
 
@@ -313,7 +305,7 @@ private:
         std::vector<std::unique_ptr<task_slot>> tasks;
         std::size_t running = 0;
         bool cancelled = false;
-        std::exception_ptr fatal;
+        std::optional<std::string> fatal;  // why the progress handler failed
 
         // The server's clock, from an answer's timestamp (one-second resolution).
         void adopt_clock(response_meta const& meta) {
@@ -349,7 +341,9 @@ private:
             notify();
         }
 
-        void write_journal(std::string const& line, bool durable = false) { journal.write_line(line, durable); }
+        // Fails (errc::journal_failed, the reason in journal.last_error()) when the line
+        // could not be written.
+        error_code write_journal(std::string const& line, bool durable = false) { return journal.write_line(line, durable); }
 
         // Items settled, by outcome (kept as they settle: progress is reported often).
         std::array<std::size_t, 4> settled{};
@@ -374,8 +368,11 @@ private:
             p.stop_reason = report.stop_reason;
             try {
                 on_progress(p);
+            } catch (std::exception const& e) {
+                fatal = std::string("the progress handler threw: ") + e.what();
+                stop_all();
             } catch (...) {
-                fatal = std::current_exception();
+                fatal = "the progress handler threw";
                 stop_all();
             }
         }
@@ -429,17 +426,32 @@ private:
         st.queue.emplace(std::move(keys));
     }
 
-    static boost::asio::awaitable<bulk_report> run_new(std::shared_ptr<run_state> st, std::vector<bulk_item> items) {
+    using run_outcome = detail::outcome<bulk_report>;
+
+    // The run could not start: nothing was sent.
+    static run_outcome not_started(diagnostics* out, error_code ec, diagnostics why) {
+        if (out) *out = std::move(why);
+        return run_outcome{ec, {}};
+    }
+    static diagnostics journal_diag(std::string message) {
+        diagnostics d;
+        d.message = std::move(message);
+        return d;
+    }
+
+    static boost::asio::awaitable<run_outcome> run_new(std::shared_ptr<run_state> st, std::vector<bulk_item> items,
+                                                       diagnostics* diag) {
         namespace net = boost::asio;
         co_await net::this_coro::throw_if_cancelled(false);
         init_items(*st, std::move(items));
         // The baseline: balance (and the server's clock) and the newest order, before any send.
-        auto bal = co_await st->cl.balance(net::as_tuple(net::use_awaitable));
-        if (std::get<0>(bal)) std::rethrow_exception(std::get<0>(bal));
+        diagnostics why;
+        auto bal = co_await st->cl.balance(why, net::as_tuple(net::use_awaitable));
+        if (auto ec = std::get<0>(bal)) co_return not_started(diag, ec, std::move(why));
         order_list_query newest;
         newest.limit = 1;
-        auto top = co_await st->cl.list_orders(newest, net::as_tuple(net::use_awaitable));
-        if (std::get<0>(top)) std::rethrow_exception(std::get<0>(top));
+        auto top = co_await st->cl.list_orders(newest, why, net::as_tuple(net::use_awaitable));
+        if (auto ec = std::get<0>(top)) co_return not_started(diag, ec, std::move(why));
         auto const& b = std::get<1>(bal);
         st->report.start_balance = b.balance.current;
         st->rebase(b.balance.current);
@@ -447,34 +459,43 @@ private:
         auto const& listed = std::get<1>(top).orders;
         st->known_max_id = listed.empty() ? 0 : listed.front().id;
         if (!st->opts.journal_path.empty()) {
-            st->journal.open(st->opts.journal_path, true, st->opts.journal_sync);
+            if (auto ec = st->journal.open(st->opts.journal_path, true, st->opts.journal_sync))
+                co_return not_started(diag, ec, journal_diag(st->journal.last_error()));
             detail::journal_run header;
             header.after_id = st->known_max_id;
             header.start_balance = st->report.start_balance;
             header.server_offset = st->server_offset;
             header.items = st->items.size();
-            st->write_journal(detail::journal_run_line(header), st->items.empty());
-            for (std::size_t i = 0; i < st->items.size(); ++i)
-                st->write_journal(detail::journal_item_line(i, st->items[i]), i + 1 == st->items.size());
+            error_code ec = st->write_journal(detail::journal_run_line(header), st->items.empty());
+            for (std::size_t i = 0; i < st->items.size() && !ec; ++i)
+                ec = st->write_journal(detail::journal_item_line(i, st->items[i]), i + 1 == st->items.size());
+            if (ec) co_return not_started(diag, ec, journal_diag(st->journal.last_error()));
         }
-        co_return co_await drive(st);
+        co_return co_await drive(st, diag);
     }
 
-    static boost::asio::awaitable<bulk_report> run_resumed(std::shared_ptr<run_state> st, std::string path) {
+    static boost::asio::awaitable<run_outcome> run_resumed(std::shared_ptr<run_state> st, std::string path,
+                                                           diagnostics* diag) {
         namespace net = boost::asio;
         co_await net::this_coro::throw_if_cancelled(false);
         // Locked first: two runs resuming one journal would both settle and resend.
-        st->journal.open(path, false, st->opts.journal_sync);
-        auto text = detail::journal_file::read_all(path);
-        auto replay = detail::replay_journal(text);
+        if (auto ec = st->journal.open(path, false, st->opts.journal_sync))
+            co_return not_started(diag, ec, journal_diag(st->journal.last_error()));
+        std::string text, problem;
+        if (auto ec = detail::journal_file::read_all(path, text, problem))
+            co_return not_started(diag, ec, journal_diag(problem));
+        detail::journal_replay replay;
+        if (auto ec = detail::replay_journal(text, replay, problem))
+            co_return not_started(diag, ec, journal_diag(path + ": " + problem));
         init_items(*st, std::move(replay.items));
         // The balance test goes on from the journal's baseline; the clock is read afresh.
         st->report.start_balance = replay.run.start_balance;
         st->baseline = replay.run.start_balance;
         st->server_offset = replay.run.server_offset;
         st->known_max_id = replay.run.after_id;
-        auto bal = co_await st->cl.balance(net::as_tuple(net::use_awaitable));
-        if (std::get<0>(bal)) std::rethrow_exception(std::get<0>(bal));
+        diagnostics why;
+        auto bal = co_await st->cl.balance(why, net::as_tuple(net::use_awaitable));
+        if (auto ec = std::get<0>(bal)) co_return not_started(diag, ec, std::move(why));
         st->adopt_clock(std::get<1>(bal).meta);
         auto const resumed_balance = std::get<1>(bal).balance.current;
         auto const now = clock::now();
@@ -504,14 +525,14 @@ private:
                 r.ec = js.ec;
                 r.diag.server_code = js.code;
                 r.diag.message = js.message;
-                r.diag.endpoint = std::string(detail::ep_orders_create);
+                r.diag.endpoint = "orders/create";
                 st->queue->settle(i);
                 st->tally(i);
                 break;
             case kind::lost:
                 r.outcome = bulk_outcome::unknown;
                 r.ec = make_error_code(errc::outcome_unknown);
-                r.diag.endpoint = std::string(detail::ep_orders_create);
+                r.diag.endpoint = "orders/create";
                 r.diag.message = js.message.empty() ? "an earlier run sent it and recorded no outcome" : js.message;
                 r.evidence.push_back("earlier run: " + r.diag.message);
                 s.sent_seq = js.attempt_line;  // the order the attempts were sent in
@@ -530,20 +551,22 @@ private:
             std::error_code fec;
             std::filesystem::resize_file(path, replay.whole_size, fec);
             if (fec)
-                throw error(errc::invalid_argument,
-                            diagnostics{{}, "journal " + path + ": cannot cut its torn last line: " + fec.message(), {}, {}, 0});
+                co_return not_started(diag, make_error_code(errc::journal_failed),
+                                      journal_diag("journal " + path + ": cannot cut its torn last line: " + fec.message()));
         }
         for (std::size_t i = 0; i < st->items.size(); ++i)
             if (st->queue->phase_of(i) == detail::bulk_queue::phase::done) ++st->report.settled_before;
         // A whole last line whose newline never made it: end it before appending.
-        if (!replay.torn_tail && !text.empty() && text.back() != '\n') st->write_journal({});
-        st->write_journal(detail::journal_resume_line());
-        co_return co_await drive(st);
+        error_code jec;
+        if (!replay.torn_tail && !text.empty() && text.back() != '\n') jec = st->write_journal({});
+        if (!jec) jec = st->write_journal(detail::journal_resume_line());
+        if (jec) co_return not_started(diag, jec, journal_diag(st->journal.last_error()));
+        co_return co_await drive(st, diag);
     }
 
     // --- the run -----------------------------------------------------------------------
 
-    static boost::asio::awaitable<bulk_report> drive(std::shared_ptr<run_state> st) {
+    static boost::asio::awaitable<run_outcome> drive(std::shared_ptr<run_state> st, diagnostics* diag) {
         namespace net = boost::asio;
         std::size_t const senders = std::max<std::size_t>(1, std::min(st->opts.concurrency, st->items.size()));
         for (std::size_t i = 0; i < senders + 1; ++i) st->tasks.push_back(std::make_unique<task_slot>(st->strand));
@@ -556,10 +579,8 @@ private:
             net::co_spawn(st->strand, std::move(body),
                           net::bind_cancellation_slot(t.stop.slot(), net::bind_executor(st->strand, [st, i](std::exception_ptr e) {
                               st->tasks[i]->running = false;
-                              if (e && !st->fatal) {
-                                  st->fatal = e;
-                                  st->stop_all();
-                              }
+                              // Only an allocation failure escapes a task: it ends the run.
+                              if (e) std::rethrow_exception(e);
                               if (--st->running == 0) st->all_done.cancel();
                               st->notify();
                           })));
@@ -576,16 +597,22 @@ private:
         }
         finish(*st);
         st->journal.close();
-        if (st->fatal) std::rethrow_exception(st->fatal);
-        if (!st->cancelled) {
+        if (!st->cancelled && !st->fatal) {
             auto end = co_await st->cl.balance(net::as_tuple(net::use_awaitable));
             if (!std::get<0>(end)) st->report.end_balance = std::get<1>(end).balance.current;
         }
         st->progress();
-        if (st->fatal) std::rethrow_exception(st->fatal);  // from that last progress call
         st->report.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - st->started);
         st->report.items = st->results;
-        co_return st->report;
+        run_outcome out{{}, st->report};
+        if (st->fatal) {  // the progress handler threw (perhaps in that last call)
+            out.ec = make_error_code(errc::callback_failed);
+            if (diag) {
+                *diag = diagnostics{};
+                diag->message = *st->fatal;
+            }
+        }
+        co_return out;
     }
 
     // Everything not settled when the run ends: lost items stay unknown, waiting ones were
@@ -608,7 +635,7 @@ private:
                 r.outcome = bulk_outcome::not_attempted;
                 r.ec = make_error_code(errc::not_attempted);
                 r.diag = diagnostics{};
-                r.diag.endpoint = std::string(detail::ep_orders_create);
+                r.diag.endpoint = "orders/create";
                 r.diag.message = "not sent: " + stop_text(st);
             }
             st.tally(i);
@@ -667,23 +694,22 @@ private:
         s.after_id = st.known_max_id;
         s.sent_seq = ++st.send_seq;
         auto const sent_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-        try {
-            st.write_journal(detail::journal_attempt_line(i, r.attempts, s.not_before, s.after_id, sent_ms), true);
-        } catch (error const& e) {
+        if (auto jec = st.write_journal(detail::journal_attempt_line(i, r.attempts, s.not_before, s.after_id, sent_ms), true)) {
             // Never send what could not be recorded.
             --r.attempts;
             --s.tries;
             st.queue->requeue(i);
-            st.stop_sends(e.code(), e.diag());
+            st.stop_sends(jec, journal_diag(st.journal.last_error()));
             co_return;
         }
         create_order_request request;
         request.items.push_back(order_item{item.plan_id, item.quantity, item.fields});
         request.coupon_code = item.coupon_code;
         ++st.report.creates_sent;
-        auto answer = co_await st.cl.create_order(std::move(request), net::as_tuple(net::use_awaitable));
-        auto const& ep = std::get<0>(answer);
-        if (!ep) {
+        diagnostics why;
+        auto answer = co_await st.cl.create_order(request, why, net::as_tuple(net::use_awaitable));
+        auto const ec = std::get<0>(answer);
+        if (!ec) {
             auto const& res = std::get<1>(answer);
             auto const& o = res.orders.front();
             // One item per create: the summary's total is this order's charge. A zero total
@@ -697,8 +723,6 @@ private:
             after_change(st);
             co_return;
         }
-        auto info = error_of(ep).value();
-        auto const ec = info.code;
         if (ec == errc::cancelled) {
             // Cancelled before anything could leave: nothing was placed. Unless the run itself
             // is being cancelled, something else (a closed pool) would cancel every create.
@@ -707,22 +731,22 @@ private:
             --st.report.creates_sent;
             write_or_stop(st, detail::journal_not_placed_line(i, r.attempts));
             st.queue->requeue(i);
-            if (!st.cancelled) st.stop_sends(ec, info.diag);
+            if (!st.cancelled) st.stop_sends(ec, why);
         } else if (is_fatal_for_bulk(ec)) {
             // Refused before acting, like every item after it: rejected in this report, but
             // journaled as not placed so that a resume (after a top-up, a new key…) sends it.
             r.outcome = bulk_outcome::rejected;
             r.ec = ec;
-            r.diag = info.diag;
+            r.diag = why;
             write_or_stop(st, detail::journal_not_placed_line(i, r.attempts));
             st.queue->on_done(i);
             st.tally(i);
-            st.stop_sends(ec, info.diag);
+            st.stop_sends(ec, why);
         } else if (ec == errc::rate_limit_exceeded || ec == errc::rate_limited_locally || ec == errc::pool_exhausted ||
                    ec == errc::timeout) {
             // Refused before acting (the client turns any create that may have left into
             // outcome_unknown): try again later, within the item's attempts.
-            r.evidence.push_back("attempt " + std::to_string(r.attempts) + " not acted on: " + info.diag.to_string());
+            r.evidence.push_back("attempt " + std::to_string(r.attempts) + " not acted on: " + why.to_string());
             // Never final in the journal: nothing was placed, a resume may send it.
             write_or_stop(st, detail::journal_not_placed_line(i, r.attempts));
             if (s.tries < st.opts.max_attempts) {
@@ -730,13 +754,13 @@ private:
             } else {
                 r.outcome = bulk_outcome::rejected;
                 r.ec = ec;
-                r.diag = info.diag;
+                r.diag = why;
                 st.queue->on_done(i);
                 st.tally(i);
             }
         } else if (refused_before_acting(ec) || ec == errc::invalid_argument) {
             // The API's verdict on this item (or a bad item, never sent).
-            reject(st, i, ec, info.diag);
+            reject(st, i, ec, why);
             st.queue->on_done(i);
             st.tally(i);
         } else {
@@ -744,8 +768,8 @@ private:
             // failure this code does not know) may have placed the order.
             r.outcome = bulk_outcome::unknown;
             r.ec = ec;
-            r.diag = info.diag;
-            r.evidence.push_back("attempt " + std::to_string(r.attempts) + ": " + info.diag.to_string());
+            r.diag = why;
+            r.evidence.push_back("attempt " + std::to_string(r.attempts) + ": " + why.to_string());
             st.queue->on_lost(i, clock::now());
         }
         after_change(st);
@@ -761,11 +785,7 @@ private:
 
     // An outcome line that cannot be written stops new sends; the outcome itself stands.
     static void write_or_stop(run_state& st, std::string const& line) {
-        try {
-            st.write_journal(line);
-        } catch (error const& e) {
-            st.stop_sends(e.code(), e.diag());
-        }
+        if (auto ec = st.write_journal(line)) st.stop_sends(ec, journal_diag(st.journal.last_error()));
     }
 
     static void after_change(run_state& st) {
@@ -855,10 +875,11 @@ private:
             order_list_query query;
             query.page = static_cast<std::int64_t>(page);
             query.limit = 100;
-            auto listed = co_await st.cl.list_orders(query, net::as_tuple(net::use_awaitable));
+            diagnostics list_diag;
+            auto listed = co_await st.cl.list_orders(query, list_diag, net::as_tuple(net::use_awaitable));
             if (st.cancelled) co_return false;
             if (std::get<0>(listed)) {
-                list_error = "listing orders failed: " + error_of(std::get<0>(listed))->diag.to_string();
+                list_error = "listing orders failed: " + list_diag.to_string();
                 break;
             }
             auto const& r = std::get<1>(listed);
@@ -916,10 +937,11 @@ private:
                             break;
                         }
                         ++status_reads;
-                        auto got = co_await st.cl.order_status(id, net::as_tuple(net::use_awaitable));
+                        diagnostics status_diag;
+                        auto got = co_await st.cl.order_status(id, status_diag, net::as_tuple(net::use_awaitable));
                         if (st.cancelled) co_return settled > 0;
                         if (std::get<0>(got)) {
-                            fetch_error = "reading " + id + " failed: " + error_of(std::get<0>(got))->diag.to_string();
+                            fetch_error = "reading " + id + " failed: " + status_diag.to_string();
                             break;
                         }
                         auto const& sr = std::get<1>(got);
@@ -953,11 +975,12 @@ private:
 
             // 3. Nothing matches: the balance says whether anything unknown was charged.
             if (!unmatched.empty()) {
-                auto bal = co_await st.cl.balance(net::as_tuple(net::use_awaitable));
+                diagnostics balance_why;
+                auto bal = co_await st.cl.balance(balance_why, net::as_tuple(net::use_awaitable));
                 if (st.cancelled) co_return settled > 0;
                 if (std::get<0>(bal)) {
                     for (auto i : unmatched) {
-                        why[i] = "no matching order; reading the balance failed: " + error_of(std::get<0>(bal))->diag.to_string();
+                        why[i] = "no matching order; reading the balance failed: " + balance_why.to_string();
                         unresolved.push_back(i);
                     }
                 } else {

@@ -6,8 +6,6 @@
 #include <boost/system/system_error.hpp>
 
 #include <array>
-#include <exception>
-#include <optional>
 #include <string>
 #include <string_view>
 
@@ -60,6 +58,8 @@ enum class errc {
     cancelled,              ///< the operation was cancelled by its caller
     rate_limited_locally,   ///< the client's limiter refused within its wait bound
     not_attempted,          ///< a bulk item that was never sent (a fatal error stopped the run)
+    journal_failed,         ///< the bulk journal could not be written, read or locked
+    callback_failed,        ///< a progress or update handler threw; the run stopped
 };
 
 namespace detail {
@@ -153,6 +153,8 @@ public:
         case errc::cancelled: return "operation cancelled";
         case errc::rate_limited_locally: return "the client's rate limiter refused within its wait bound";
         case errc::not_attempted: return "not attempted";
+        case errc::journal_failed: return "the bulk journal could not be written, read or locked";
+        case errc::callback_failed: return "a progress or update handler threw";
         }
         return "unknown shop error";
     }
@@ -194,7 +196,8 @@ struct diagnostics {
     }
 };
 
-/// The exception `use_awaitable`, `use_future` and exception_ptr users receive.
+/// The exception thrown at the user's edge (the default completion token, and
+/// `shop::with_diagnostics(token)`): the error_code with the operation's diagnostics.
 class error : public boost::system::system_error {
 public:
     error(error_code ec, diagnostics diag)
@@ -204,27 +207,6 @@ public:
 private:
     diagnostics diag_;
 };
-
-/// For callback and as_tuple users: the code and diagnostics inside an exception_ptr that a
-/// shop operation completed with. Returns nullopt for a null pointer.
-struct error_info {
-    error_code code;
-    diagnostics diag;
-};
-inline std::optional<error_info> error_of(std::exception_ptr const& ep) {
-    if (!ep) return std::nullopt;
-    try {
-        std::rethrow_exception(ep);
-    } catch (error const& e) {
-        return error_info{e.code(), e.diag()};
-    } catch (boost::system::system_error const& e) {
-        return error_info{e.code(), diagnostics{{}, e.what(), {}, {}, 0}};
-    } catch (std::exception const& e) {
-        return error_info{make_error_code(errc::bad_response), diagnostics{{}, e.what(), {}, {}, 0}};
-    } catch (...) {
-        return error_info{make_error_code(errc::bad_response), diagnostics{{}, "unknown exception", {}, {}, 0}};
-    }
-}
 
 } // namespace shop
 

@@ -1,10 +1,8 @@
 // Typed requests and responses of every Shop API v1 endpoint. Parsing is lenient (see
-// shop/detail/parse.hpp); every response keeps its raw JSON in `meta.raw`.
+// shop/detail/protocol/parse.hpp).
 #pragma once
 
 #include <shop/money.hpp>
-
-#include <boost/json/value.hpp>
 
 #include <cstdint>
 #include <optional>
@@ -22,7 +20,8 @@ struct response_meta {
     std::int64_t timestamp = 0; ///< server unix time, 0 when absent
     std::string request_id;     ///< "req_…", keep it when reporting problems
     double execution_time = 0;  ///< seconds, as reported in data.execution_time
-    boost::json::value raw;     ///< the whole response document as received
+    /// The answer's JSON text as received, kept only with client_config::keep_raw_json.
+    std::string raw_json;
 };
 
 /// Order status. Unknown values from the server are kept in `raw` with kind unknown.

@@ -2,9 +2,14 @@
 // per-minute and per-day limits. Shareable by every client that uses the same key.
 #pragma once
 
-#include <shop/detail/rate_window.hpp>
+#include <shop/config.hpp>
+#include <shop/detail/protocol/rate_window.hpp>
 #include <shop/error.hpp>
+#include <shop/window_store.hpp>
+#include <shop/with_diagnostics.hpp>
 
+#include <boost/asio/any_completion_executor.hpp>
+#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/append.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
@@ -12,8 +17,8 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
-#include <boost/asio/prefer.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
@@ -25,26 +30,9 @@
 
 namespace shop {
 
-/// Limiter settings. Defaults match a key as the shops issue it (60/minute, 10,000/day).
-struct limiter_options {
-    /// Requests allowed per rolling window. 0 turns the window off; the daily limit and the
-    /// cool-down after a server refusal still apply.
-    std::uint32_t requests_per_window = 60;
-    std::chrono::milliseconds window = std::chrono::seconds(60);
-    /// Added to the window: the server checks with one-second timestamps at its receive time,
-    /// and the network adds jitter, so an exact 60.000 s would be refused now and then.
-    std::chrono::milliseconds safety_margin = std::chrono::seconds(1);
-    /// Requests allowed per server day; 0 = no daily bound.
-    std::uint32_t daily_limit = 10000;
-    /// The server's time zone; its day starts at local midnight (Vietnam: UTC+7).
-    std::chrono::seconds server_utc_offset = std::chrono::hours(7);
-    /// Longest an acquire waits for a slot before errc::rate_limited_locally; 0 = unbounded
-    /// here (the request's own total deadline still bounds it).
-    std::chrono::milliseconds max_wait = std::chrono::minutes(5);
-};
-
-/// Who waits first: order creation is never starved by status polling.
-enum class request_priority { high, low };
+namespace detail {
+struct client_access;
+}
 
 class rate_limiter : public std::enable_shared_from_this<rate_limiter> {
     struct private_tag {};
@@ -55,7 +43,8 @@ public:
 
     /// Counters, read from the strand's point of view (a snapshot).
     struct stats_snapshot {
-        std::uint64_t granted = 0, /** times the limiter had to sleep */ waited = 0, timed_out = 0, cancelled = 0, cooldowns = 0;
+        std::uint64_t granted = 0, /** times the limiter had to sleep */ waited = 0, timed_out = 0, cancelled = 0,
+                                   cooldowns = 0;
         std::uint32_t used_today = 0;
         std::size_t waiting = 0;
     };
@@ -63,10 +52,14 @@ public:
     /// A limiter counting in `store`, or in memory (this process only) when null.
     static std::shared_ptr<rate_limiter> create(executor_type ex, limiter_options opts = {},
                                                 std::unique_ptr<window_store> store = nullptr) {
+        bool const in_memory = !store;
         if (!store)
             store = std::make_unique<detail::rate_window>(opts.requests_per_window, opts.window, opts.safety_margin,
                                                           opts.daily_limit);
-        return std::make_shared<rate_limiter>(private_tag{}, std::move(ex), opts, std::move(store));
+        auto lim = std::make_shared<rate_limiter>(private_tag{}, std::move(ex), opts, std::move(store));
+        // Nothing to count or wait for: no window, no daily limit, the bookkeeping our own.
+        lim->unlimited_ = in_memory && opts.requests_per_window == 0 && opts.daily_limit == 0;
+        return lim;
     }
 
     rate_limiter(private_tag, executor_type ex, limiter_options opts, std::unique_ptr<window_store> store)
@@ -74,21 +67,24 @@ public:
 
     const limiter_options& options() const noexcept { return opts_; }
 
-    /// Waits for a slot and counts the request as sent. Completes with an empty error_code,
+    /// True while the limiter has nothing to count or wait for (no window, no daily limit,
+    /// and the server has never refused): a caller may skip async_acquire altogether. It
+    /// turns false for good after a server refusal or adopt().
+    bool unlimited() const noexcept { return unlimited_.load(std::memory_order_acquire); }
+
+    /// Waits for a slot and counts the request as sent. Completion: void(error_code): empty,
     /// errc::daily_limit_exceeded (at once, until the server's midnight),
     /// errc::rate_limited_locally (max_wait passed) or errc::cancelled. Supports terminal,
     /// partial and total cancellation (a cancelled waiter has taken no slot).
-    template <class Token>
-    auto async_acquire(request_priority priority, Token&& token) {
-        return boost::asio::async_initiate<Token, void(error_code)>(
-            [self = shared_from_this()](auto handler, request_priority p) {
-                self->initiate(std::move(handler), p);
-            },
-            token, priority);
+    template <class Token = default_token>
+    auto async_acquire(request_priority priority, Token&& token = {}) {
+        return boost::asio::async_initiate<Token, void(error_code)>(acquire_init{this}, token,
+                                                                    static_cast<diagnostics*>(nullptr), priority);
     }
 
     /// The server still said RATE_LIMIT_EXCEEDED: send nothing for a full window.
     void on_rate_limited() {
+        unlimited_ = false;
         boost::asio::dispatch(strand_, [self = shared_from_this()] {
             self->window_->penalize(clock::now());
             ++self->stats_.cooldowns;
@@ -98,6 +94,7 @@ public:
 
     /// The server said DAILY_LIMIT_EXCEEDED: refuse at once until the server's midnight.
     void on_daily_limited() {
+        unlimited_ = false;
         boost::asio::dispatch(strand_, [self = shared_from_this()] {
             self->window_->exhaust_day(self->today());
             self->pump();
@@ -107,6 +104,7 @@ public:
     /// Adopt the server's numbers, e.g. from /account/info (rate_limit, daily_limit and
     /// api_usage_today.total_requests).
     void adopt(std::uint32_t requests_per_minute, std::uint32_t daily_limit, std::uint32_t used_today) {
+        unlimited_ = false;
         boost::asio::dispatch(strand_, [self = shared_from_this(), requests_per_minute, daily_limit, used_today] {
             self->opts_.requests_per_window = requests_per_minute;
             self->opts_.window = std::chrono::seconds(60);
@@ -117,7 +115,7 @@ public:
         });
     }
 
-    /// A snapshot of the counters, delivered through `token` as void(stats_snapshot).
+    /// A snapshot of the counters. Completion: void(stats_snapshot).
     template <class Token>
     auto async_stats(Token&& token) {
         return boost::asio::async_initiate<Token, void(stats_snapshot)>(
@@ -134,73 +132,96 @@ public:
     }
 
 private:
-    /// A waiting handler, type-erased, completed by posting to its own executor (which is
-    /// kept busy meanwhile, so its io_context does not run out of work).
-    struct completion_base {
-        virtual ~completion_base() = default;
-        virtual void complete(error_code ec) = 0;
-    };
-    template <class Handler>
-    struct completion : completion_base {
-        Handler handler;
-        decltype(boost::asio::prefer(boost::asio::get_associated_executor(std::declval<Handler&>(), std::declval<executor_type>()),
-                                     boost::asio::execution::outstanding_work.tracked)) work;
-        completion(Handler&& h, const executor_type& fallback)
-            : handler(std::move(h)),
-              work(boost::asio::prefer(boost::asio::get_associated_executor(handler, fallback),
-                                       boost::asio::execution::outstanding_work.tracked)) {}
-        void complete(error_code ec) override {
-            auto ex = std::move(work);
-            boost::asio::post(ex, boost::asio::append(std::move(handler), ec));
-        }
-    };
-    using handler_type = std::unique_ptr<completion_base>;
+    using handler_type = boost::asio::any_completion_handler<void(error_code)>;
 
+    // A waiting acquirer: its handler, type-erased, and outstanding work on the handler's
+    // executor (so that its io_context does not run out of work while it waits). Held by
+    // shared_ptr: any_completion_handler is never move-assigned (Boost 1.81 recurses there).
     struct waiter {
-        std::uint64_t id;
+        waiter(handler_type&& h, boost::asio::any_completion_executor w, diagnostics* d, clock::time_point dl)
+            : handler(std::move(h)), work(std::move(w)), diag(d), deadline(dl) {}
         handler_type handler;
-        boost::asio::cancellation_slot slot;
+        boost::asio::any_completion_executor work;
+        diagnostics* diag;
         clock::time_point deadline;
+        bool done = false;
+    };
+    using waiter_ptr = std::shared_ptr<waiter>;
+
+    struct acquire_init {
+        rate_limiter* self;
+        template <class Handler>
+        void operator()(Handler&& handler, diagnostics* diag, request_priority p) const {
+            self->initiate(handler_type(std::forward<Handler>(handler)), diag, p);
+        }
     };
 
     std::int64_t today() const {
         return detail::server_day(std::chrono::system_clock::now(), opts_.server_utc_offset);
     }
 
-    template <class Handler>
-    void initiate(Handler&& handler, request_priority p) {
-        auto slot = boost::asio::get_associated_cancellation_slot(handler);
-        std::uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
+    void initiate(handler_type handler, diagnostics* diag, request_priority p, std::weak_ptr<waiter>* ticket = nullptr) {
+        namespace net = boost::asio;
+        auto work = net::prefer(net::get_associated_executor(handler, strand_.get_inner_executor()),
+                                net::execution::outstanding_work.tracked);
+        auto slot = net::get_associated_cancellation_slot(handler);
+        auto w = std::make_shared<waiter>(std::move(handler), std::move(work), diag, clock::time_point::max());
+        if (ticket) *ticket = w;
         if (slot.is_connected()) {
-            std::weak_ptr<rate_limiter> weak = shared_from_this();
-            slot.assign([weak, id](boost::asio::cancellation_type) {
-                if (auto self = weak.lock())
-                    boost::asio::dispatch(self->strand_, [self, id] { self->cancel_waiter(id); });
+            std::weak_ptr<waiter> weak = w;
+            slot.assign([self = shared_from_this(), weak](net::cancellation_type) {
+                net::dispatch(self->strand_, [self, weak] {
+                    if (auto w = weak.lock()) self->cancel_waiter(w);
+                });
             });
         }
-        handler_type erased = std::make_unique<completion<std::decay_t<Handler>>>(std::forward<Handler>(handler),
-                                                                                  strand_.get_inner_executor());
-        boost::asio::dispatch(strand_, [self = shared_from_this(), id, p, slot, h = std::move(erased)]() mutable {
-            auto deadline = self->opts_.max_wait.count() > 0 ? clock::now() + self->opts_.max_wait : clock::time_point::max();
+        net::dispatch(strand_, [self = shared_from_this(), w = std::move(w), p]() mutable {
+            w->deadline = self->opts_.max_wait.count() > 0 ? clock::now() + self->opts_.max_wait : clock::time_point::max();
             auto& queue = p == request_priority::high ? self->high_ : self->low_;
-            queue.push_back(waiter{id, std::move(h), slot, deadline});
+            queue.push_back(std::move(w));
             self->pump();
         });
     }
 
+    // On the strand. The waiter's slot is cleared before its handler is posted: the slot
+    // lives inside the caller's cancellation state.
     void complete(waiter& w, error_code ec) {
-        if (w.slot.is_connected()) w.slot.clear();
-        w.handler->complete(ec);
+        namespace net = boost::asio;
+        if (w.done) return;
+        w.done = true;
+        if (ec && w.diag) {
+            w.diag->endpoint.clear();
+            w.diag->message = ec == errc::daily_limit_exceeded
+                                  ? "daily request limit reached; refused locally until the server's midnight"
+                                  : ec.message();
+        }
+        net::get_associated_cancellation_slot(w.handler).clear();
+        auto work = std::move(w.work);
+        net::post(strand_.get_inner_executor(), net::append(std::move(w.handler), ec));
     }
 
-    void cancel_waiter(std::uint64_t id) {
+    // The library's own operations (the client) cancel a wait through its ticket, from
+    // any thread, instead of a cancellation slot.
+    friend class client;
+    friend struct detail::client_access;
+    using ticket = std::weak_ptr<waiter>;
+    template <class Handler>
+    void acquire_with_ticket(request_priority p, diagnostics* diag, ticket& t, Handler&& handler) {
+        initiate(handler_type(std::forward<Handler>(handler)), diag, p, &t);
+    }
+    void cancel(ticket const& t) {
+        boost::asio::dispatch(strand_, [self = shared_from_this(), t] {
+            if (auto w = t.lock()) self->cancel_waiter(w);
+        });
+    }
+
+    void cancel_waiter(waiter_ptr const& w) {
         for (auto* q : {&high_, &low_})
             for (auto it = q->begin(); it != q->end(); ++it)
-                if (it->id == id) {
+                if (*it == w) {
                     ++stats_.cancelled;
-                    waiter w = std::move(*it);
                     q->erase(it);
-                    complete(w, make_error_code(errc::cancelled));
+                    complete(*w, make_error_code(errc::cancelled));
                     pump();
                     return;
                 }
@@ -217,13 +238,14 @@ private:
             auto decision = window_->try_acquire(now, day);
             if (decision.verdict == window_decision::kind::granted) {
                 ++stats_.granted;
-                complete(q.front(), {});
+                auto w = std::move(q.front());
                 q.pop_front();
+                complete(*w, {});
                 continue;
             }
             if (decision.verdict == window_decision::kind::daily_exhausted) {
                 for (auto* dq : {&high_, &low_}) {
-                    for (auto& w : *dq) complete(w, make_error_code(errc::daily_limit_exceeded));
+                    for (auto& w : *dq) complete(*w, make_error_code(errc::daily_limit_exceeded));
                     dq->clear();
                 }
                 break;
@@ -234,12 +256,12 @@ private:
         // Waiters past their bound give up; the earliest remaining deadline also wakes us.
         for (auto* q : {&high_, &low_})
             for (auto it = q->begin(); it != q->end();) {
-                if (it->deadline <= now) {
+                if ((*it)->deadline <= now) {
                     ++stats_.timed_out;
-                    complete(*it, make_error_code(errc::rate_limited_locally));
+                    complete(**it, make_error_code(errc::rate_limited_locally));
                     it = q->erase(it);
                 } else {
-                    wake = std::min(wake, it->deadline);
+                    wake = std::min(wake, (*it)->deadline);
                     ++it;
                 }
             }
@@ -266,9 +288,9 @@ private:
     boost::asio::steady_timer timer_;
     bool armed_ = false;
     clock::time_point armed_for_{};
-    std::deque<waiter> high_, low_;
-    std::atomic<std::uint64_t> next_id_{1};
+    std::deque<waiter_ptr> high_, low_;
     stats_snapshot stats_;
+    std::atomic<bool> unlimited_{false};
 };
 
 } // namespace shop

@@ -3,6 +3,7 @@
 // (idempotency), and how long to back off (exponential with full jitter).
 #pragma once
 
+#include <shop/config.hpp>
 #include <shop/error.hpp>
 
 #include <algorithm>
@@ -12,20 +13,6 @@
 #include <random>
 
 namespace shop {
-
-struct retry_options {
-    /// Attempts in all, the first included; 1 disables retries.
-    std::uint32_t max_attempts = 4;
-    /// Upper bound of the first backoff; each later bound is `multiplier` times larger.
-    std::chrono::milliseconds initial_backoff = std::chrono::milliseconds(200);
-    std::chrono::milliseconds max_backoff = std::chrono::seconds(10);
-    double multiplier = 2.0;
-    /// Bound on the whole operation, retries and waits included (0 = the request's total
-    /// timeout alone). A retry that could not start before it is not made.
-    std::chrono::milliseconds max_total = std::chrono::seconds(120);
-    /// Retry after the server's RATE_LIMIT_EXCEEDED (the limiter first waits a full window).
-    bool retry_rate_limited = true;
-};
 
 /// Is this failure worth another try, were the request safe to resend?
 /// Transport trouble, timeouts, 5xx and HTML pages from a front end, broken bodies and the

@@ -19,9 +19,13 @@
 #pragma once
 
 #include <shop/client.hpp>
-#include <shop/detail/pipeline_queue.hpp>
-#include <shop/detail/poll_schedule.hpp>
-#include <shop/detail/wake_timer.hpp>
+#include <shop/config.hpp>
+#include <shop/connection_pool.hpp>
+#include <shop/detail/async/spawn.hpp>
+#include <shop/detail/poll/pipeline_queue.hpp>
+#include <shop/detail/poll/poll_schedule.hpp>
+#include <shop/detail/async/wake_timer.hpp>
+#include <shop/detail/status_requests.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -51,28 +55,6 @@
 #include <vector>
 
 namespace shop {
-
-/// Settings of one status_poller. A zero duration is not "disabled" here: every wait of the
-/// poller is bounded.
-struct poll_options {
-    /// Connections used at once (workers), each leased from the client's pool. Default 2.
-    /// More than pool_options::max_connections only makes the extra workers wait.
-    std::size_t connections = 2;
-    /// Requests in flight per connection (HTTP/1.1 pipelining). Default 16; 1 = no
-    /// pipelining. A connection that misbehaves falls back to 1 for the rest of the run.
-    std::size_t pipeline_depth = 16;
-    /// Re-poll interval of a pending order: first 1 s, then ×1.5, at most 30 s.
-    detail::poll_intervals intervals{};
-    /// Bound on the whole run (default 10 min): orders not terminal by then end with
-    /// terminal == false and errc::timeout.
-    std::chrono::milliseconds deadline = std::chrono::minutes(10);
-    /// Longest wait for the next response on a connection with requests in flight (default
-    /// 30 s); a stalled pipeline counts as connection trouble (re-queue, depth 1).
-    std::chrono::milliseconds read_timeout = std::chrono::seconds(30);
-    /// Bound on one connection acquisition (default 10 s); failed acquisitions are retried
-    /// with a growing pause (100 ms … 2 s) until the run's deadline.
-    std::chrono::milliseconds acquire_timeout = std::chrono::seconds(10);
-};
 
 /// The outcome for one watched order.
 struct poll_result {
@@ -112,7 +94,7 @@ struct poll_stats {
 ///
 /// Cancellation of async_poll: terminal (the token's cancellation slot). All workers stop
 /// promptly, connections with requests on the wire are closed (never returned to the pool
-/// half-read), and the operation completes normally with the results so far; orders not
+/// half-read), and the operation completes with the results so far (no error); orders not
 /// yet terminal carry errc::cancelled. Partial and total cancellation are not supported.
 class status_poller {
 public:
@@ -128,16 +110,23 @@ public:
 
     /// Polls every trans_id until terminal or the deadline. `on_update` (may be empty) is
     /// called on the poller's strand each time an order's status changes (the first answer
-    /// included) and when an order ends with an error; it must not block and should not
-    /// throw (an exception ends the run and is the operation's exception).
+    /// included) and when an order ends with an error; it must not block and must not
+    /// throw (an exception stops the run, which completes with errc::callback_failed and the
+    /// exception's text in the diagnostics).
     ///
-    /// Completion signature: void(std::exception_ptr, std::vector<poll_result>), one result
-    /// per input trans_id, in input order (duplicates are polled once and share a result).
-    template <class Token = client::default_token>
+    /// Completion: void(error_code, std::vector<poll_result>), one result per input
+    /// trans_id, in input order (duplicates are polled once and share a result). The error
+    /// is empty unless the update handler threw: each order's own outcome is in its result.
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, std::vector<poll_result>)) Token = default_token>
     auto async_poll(std::vector<std::string> trans_ids, update_handler on_update, Token&& token = {}) {
-        auto st = std::make_shared<run_state>(client_, opts_, std::move(on_update));
-        current_ = st;
-        return boost::asio::co_spawn(st->strand, run(st, std::move(trans_ids)), std::forward<Token>(token));
+        return boost::asio::async_initiate<Token, void(error_code, std::vector<poll_result>)>(
+            poll_init{this}, token, static_cast<diagnostics*>(nullptr), std::move(trans_ids), std::move(on_update));
+    }
+    /// As above; the update handler's failure is written to `diag`.
+    template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, std::vector<poll_result>)) Token = default_token>
+    auto async_poll(std::vector<std::string> trans_ids, update_handler on_update, diagnostics& diag, Token&& token = {}) {
+        return boost::asio::async_initiate<Token, void(error_code, std::vector<poll_result>)>(
+            poll_init{this}, token, &diag, std::move(trans_ids), std::move(on_update));
     }
 
     /// Stops watching one order of the current run: it ends with errc::cancelled (unless it
@@ -157,6 +146,17 @@ public:
     }
 
 private:
+    struct poll_init {
+        status_poller* self;
+        template <class Handler>
+        void operator()(Handler&& handler, diagnostics* diag, std::vector<std::string> ids, update_handler on_update) const {
+            auto st = std::make_shared<run_state>(self->client_, self->opts_, std::move(on_update));
+            self->current_ = st;
+            detail::spawn_run<std::vector<poll_result>>(st->strand, std::forward<Handler>(handler), diag,
+                                                        run(st, std::move(ids), diag));
+        }
+    };
+
     using strand_type = boost::asio::strand<boost::asio::any_io_executor>;
     using timer_type = boost::asio::steady_timer;
 
@@ -197,7 +197,7 @@ private:
         std::size_t running = 0;
         timer_type all_done;
         bool cancelled = false;
-        std::exception_ptr fatal;
+        std::optional<std::string> fatal;  // why the update handler failed
         poll_stats stats;
         error_code last_transport;
         std::string last_transport_detail;
@@ -222,8 +222,11 @@ private:
             if (!on_update || fatal) return;
             try {
                 on_update(o.result);
+            } catch (std::exception const& e) {
+                fatal = std::string("the update handler threw: ") + e.what();
+                stop_all();
             } catch (...) {
-                fatal = std::current_exception();
+                fatal = "the update handler threw";
                 stop_all();
             }
         }
@@ -249,7 +252,7 @@ private:
             for (auto& w : workers)
                 if (w->queue.abandon(id)) break;
             diagnostics d;
-            d.endpoint = std::string(detail::ep_orders_status);
+            d.endpoint = "orders/status";
             d.message = "stopped watching this order";
             finish_with(*o, make_error_code(errc::cancelled), std::move(d));
         }
@@ -260,19 +263,8 @@ private:
             auto* o = find(id);
             if (!o || o->finished) return true;
             order_status_result r;
-            error_code ec;
             diagnostics diag;
-            try {
-                r = client::read_status(resp);
-            } catch (error const& e) {
-                ec = e.code();
-                diag = e.diag();
-            } catch (std::exception const& e) {
-                ec = make_error_code(errc::bad_response);
-                diag.message = e.what();
-                diag.endpoint = std::string(detail::ep_orders_status);
-                diag.http_status = resp.status;
-            }
+            error_code const ec = detail::status_requests::read(cl, resp, r, diag);
             if (!ec && r.order.trans_id != id) return false;
             ++o->result.polls;
             if (!ec) {
@@ -290,14 +282,14 @@ private:
             }
             if (ec == errc::rate_limit_exceeded) {
                 // Not acted on: ask again once the limiter's cool-down allows.
-                cl.note_refusal(ec);
+                detail::status_requests::note_refusal(cl, ec);
                 o->result.ec = ec;
                 o->result.diag = std::move(diag);
                 schedule.on_requeue(id, now);
                 notify_idle();
                 return true;
             }
-            if (ec == errc::daily_limit_exceeded) cl.note_refusal(ec);
+            if (ec == errc::daily_limit_exceeded) detail::status_requests::note_refusal(cl, ec);
             if (ec == errc::http_error || ec == errc::bad_response ||
                 (ec == errc::unknown_server_error && diag.http_status >= 500)) {
                 // A broken answer from a front end or the server: poll again later.
@@ -321,10 +313,12 @@ private:
         }
     };
 
-    static boost::asio::awaitable<std::vector<poll_result>> run(std::shared_ptr<run_state> st,
-                                                               std::vector<std::string> ids) {
+    static boost::asio::awaitable<detail::outcome<std::vector<poll_result>>> run(std::shared_ptr<run_state> st,
+                                                                                std::vector<std::string> ids,
+                                                                                diagnostics* diag) {
         namespace net = boost::asio;
         co_await net::this_coro::throw_if_cancelled(false);
+        http_request probe;
         auto const now = clock::now();
         st->orders.reserve(ids.size());
         std::vector<std::size_t> slot_of(ids.size());
@@ -338,13 +332,12 @@ private:
             st->index.emplace(ids[i], st->orders.size());
             order_state o;
             o.result.trans_id = ids[i];
-            try {
-                (void)st->cl.make_status_request(ids[i]);  // validates the trans_id
-                st->schedule.add(ids[i], now);
-            } catch (error const& e) {
+            // Validates the trans_id: a malformed one is never sent.
+            if (auto ec = detail::status_requests::make(st->cl, ids[i], probe, o.result.diag)) {
                 o.finished = true;
-                o.result.ec = e.code();
-                o.result.diag = e.diag();
+                o.result.ec = ec;
+            } else {
+                st->schedule.add(ids[i], now);
             }
             st->orders.push_back(std::move(o));
         }
@@ -362,10 +355,8 @@ private:
             net::co_spawn(st->strand, worker(st, i),
                           net::bind_cancellation_slot(w.stop.slot(), net::bind_executor(st->strand, [st, i](std::exception_ptr e) {
                               st->workers[i]->running = false;
-                              if (e && !st->fatal) {
-                                  st->fatal = e;
-                                  st->stop_all();
-                              }
+                              // Only an allocation failure escapes a worker: it ends the run.
+                              if (e) std::rethrow_exception(e);
                               if (--st->running == 0) st->all_done.cancel();
                           })));
         }
@@ -378,8 +369,6 @@ private:
                 co_await net::this_coro::reset_cancellation_state();
             }
         }
-        if (st->fatal) std::rethrow_exception(st->fatal);
-
         for (auto& o : st->orders) {
             if (o.finished) continue;
             if (st->cancelled) {
@@ -392,11 +381,18 @@ private:
                 o.result.ec = make_error_code(errc::timeout);
                 o.result.diag.message = "the poll's deadline passed before a terminal status";
             }
-            o.result.diag.endpoint = std::string(detail::ep_orders_status);
+            o.result.diag.endpoint = "orders/status";
         }
-        std::vector<poll_result> out;
-        out.reserve(ids.size());
-        for (std::size_t i = 0; i < ids.size(); ++i) out.push_back(st->orders[slot_of[i]].result);
+        detail::outcome<std::vector<poll_result>> out;
+        out.value.reserve(ids.size());
+        for (std::size_t i = 0; i < ids.size(); ++i) out.value.push_back(st->orders[slot_of[i]].result);
+        if (st->fatal) {
+            out.ec = make_error_code(errc::callback_failed);
+            if (diag) {
+                *diag = diagnostics{};
+                diag->message = *st->fatal;
+            }
+        }
         co_return out;
     }
 
@@ -421,6 +417,8 @@ private:
         bool degraded_counted = false;
         auto acquire_pause = std::chrono::milliseconds(100);
         http_response resp;
+        http_request req;
+        diagnostics acquire_diag, request_diag;
         timer_type limit_timer(st.strand);
 
         // Connection trouble: hand the unanswered requests back, close, go on at depth 1.
@@ -461,11 +459,11 @@ private:
 
             if (!lease) {
                 auto bound = std::min(st.deadline, now + st.opts.acquire_timeout);
-                lease_result got = co_await st.cl.pool()->acquire(bound, fresh);
+                auto got = co_await st.cl.pool()->async_acquire(bound, fresh, acquire_diag, net::as_tuple(net::use_awaitable));
                 if (stopped()) break;
-                if (got.ec) {
-                    st.last_transport = got.ec;
-                    st.last_transport_detail = got.detail;
+                if (std::get<0>(got)) {
+                    st.last_transport = std::get<0>(got);
+                    st.last_transport_detail = acquire_diag.message;
                     auto until = std::min(st.deadline, clock::now() + acquire_pause);
                     w.no_work = false;
                     acquire_pause = std::min(acquire_pause * 2, std::chrono::milliseconds(2000));
@@ -473,10 +471,9 @@ private:
                     continue;
                 }
                 acquire_pause = std::chrono::milliseconds(100);
-                lease = std::move(got.lease);
+                lease = std::move(std::get<1>(got));
                 fresh = false;
             }
-            auto& conn = *lease;
 
             // Refill the pipeline with due orders, one limiter slot each.
             bool failed = false;
@@ -485,13 +482,15 @@ private:
                 if (due.empty()) break;
                 std::string id = std::move(due.front());
                 // A limiter slot, waiting no longer than the run's deadline.
-                limit_timer.expires_at(st.deadline);
-                auto slot_wait = st.cl.limiter()->async_acquire(request_priority::low, net::as_tuple(net::use_awaitable));
-                auto deadline_wait = limit_timer.async_wait(net::as_tuple(net::use_awaitable));
-                auto raced = co_await (std::move(slot_wait) || std::move(deadline_wait));
                 error_code lec;
-                if (raced.index() == 0) lec = std::get<0>(std::get<0>(raced));
-                else lec = make_error_code(errc::timeout);
+                if (!st.cl.limiter()->unlimited()) {
+                    limit_timer.expires_at(st.deadline);
+                    auto slot_wait = st.cl.limiter()->async_acquire(request_priority::low, net::as_tuple(net::use_awaitable));
+                    auto deadline_wait = limit_timer.async_wait(net::as_tuple(net::use_awaitable));
+                    auto raced = co_await (std::move(slot_wait) || std::move(deadline_wait));
+                    if (raced.index() == 0) lec = std::get<0>(std::get<0>(raced));
+                    else lec = make_error_code(errc::timeout);
+                }
                 auto* o = st.find(id);
                 if (stopped() || lec == errc::cancelled) {
                     st.schedule.on_requeue(id, clock::now());
@@ -500,7 +499,7 @@ private:
                 if (!o || o->finished) continue;  // stopped while we waited
                 if (lec == errc::daily_limit_exceeded) {
                     diagnostics d;
-                    d.endpoint = std::string(detail::ep_orders_status);
+                    d.endpoint = "orders/status";
                     d.message = "daily request limit reached; refused locally until the server's midnight";
                     st.finish_with(*o, lec, std::move(d));
                     continue;
@@ -510,11 +509,14 @@ private:
                     st.schedule.on_requeue(id, clock::now());
                     break;
                 }
-                http_request req = st.cl.make_status_request(id);
-                if (auto qec = conn.queue_request(req)) {
+                if (auto rec = detail::status_requests::make(st.cl, id, req, request_diag)) {
+                    st.finish_with(*o, rec, std::move(request_diag));  // validated at the start: not reached
+                    continue;
+                }
+                if (auto qec = lease.queue(req)) {
                     st.schedule.on_requeue(id, clock::now());
                     st.notify();
-                    trouble(qec, conn.last_error());
+                    trouble(qec, lease.last_error());
                     failed = true;
                     break;
                 }
@@ -524,10 +526,10 @@ private:
             if (failed) continue;
             if (stopped()) break;
             st.stats.max_in_flight = std::max(st.stats.max_in_flight, q.in_flight());
-            if (conn.queued() > 0) {
-                auto fec = co_await conn.flush(st.deadline);
-                if (fec) {
-                    trouble(fec, conn.last_error());
+            if (lease.queued() > 0) {
+                auto flushed = co_await lease.async_flush(st.deadline, net::as_tuple(net::use_awaitable));
+                if (auto fec = std::get<0>(flushed)) {
+                    trouble(fec, lease.last_error());
                     continue;
                 }
             }
@@ -535,9 +537,9 @@ private:
 
             // Read the oldest answer.
             auto read_bound = std::min(st.deadline, clock::now() + st.opts.read_timeout);
-            auto rec = co_await conn.read_response(resp, read_bound);
-            if (rec) {
-                trouble(rec, conn.last_error());
+            auto read = co_await lease.async_read_response(resp, read_bound, net::as_tuple(net::use_awaitable));
+            if (auto rec = std::get<0>(read)) {
+                trouble(rec, lease.last_error());
                 continue;
             }
             ++st.stats.responses_read;
@@ -551,7 +553,7 @@ private:
                 trouble(make_error_code(errc::bad_response), "a pipelined answer did not match its request");
                 continue;
             }
-            if (conn.server_closes()) {
+            if (lease.server_closes()) {
                 // Connection: close: what is still on the wire will not be answered.
                 if (!q.idle()) trouble(make_error_code(errc::connection_closed), "the server closed a pipelined connection");
                 else lease.release();

@@ -20,6 +20,9 @@ export SHOP_API_SECRET=sk_secret_a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6q7r8s9t0u1v2w3x
 
 start_server() {  # start_server ARGS...: a fresh simulator; sets SHOP_BASE_URL
   [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
+  # Gone before the new server starts: the shell truncates the file only when the background
+  # child gets to it, and until then the old server's URL would still be read.
+  rm -f "$work/serve.out"
   "$shopctl" serve --rate-limit 1000000 "$@" >"$work/serve.out" 2>"$work/serve.err" &
   server_pid=$!
   for _ in $(seq 400); do  # up to 20 s

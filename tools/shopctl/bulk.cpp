@@ -78,7 +78,8 @@ asio::awaitable<void> run_bulk(shop::client& c, const bulk_opts* o, std::vector<
         fmt::print(stderr, "\ninterrupted: no new orders; settling those in flight\n");
         cancel.emit(asio::cancellation_type::terminal);
     });
-    auto token = asio::bind_cancellation_slot(cancel.slot(), asio::use_awaitable);
+    // The default token's exception (shop::error with the diagnostics), cancellable.
+    auto token = shop::with_diagnostics(asio::bind_cancellation_slot(cancel.slot(), asio::use_awaitable));
     shop::bulk_report report;
     if (!o->resume.empty()) {
         std::string path = o->resume;
@@ -98,7 +99,7 @@ asio::awaitable<void> run_bulk(shop::client& c, const bulk_opts* o, std::vector<
         po.deadline = std::chrono::milliseconds(static_cast<std::int64_t>(o->wait_seconds * 1000));
         shop::status_poller poller(c, po);
         if (!g.json) fmt::print(stderr, "waiting for {} order(s) to be delivered\n", ids.size());
-        statuses = co_await poller.async_poll(std::move(ids), {}, asio::use_awaitable);
+        statuses = co_await poller.async_poll(std::move(ids), {});
     }
 
     if (g.json) fmt::print("{}\n", boost::json::serialize(bulk_report_json(report, statuses)));

@@ -114,7 +114,9 @@ inline int bulk_exit_code(const shop::bulk_report& rep) {
     if (rep.unknown) return exit_outcome_unknown;
     if (rep.stop_reason) {
         if (shop::is_server_error(rep.stop_reason)) return exit_api_error;
-        if (rep.stop_reason == shop::errc::invalid_argument) return exit_usage;
+        // The journal (a file of the caller's) is a local problem, like a bad argument.
+        if (rep.stop_reason == shop::errc::invalid_argument || rep.stop_reason == shop::errc::journal_failed)
+            return exit_usage;
         return exit_network;
     }
     if (rep.rejected || rep.not_attempted) return exit_api_error;

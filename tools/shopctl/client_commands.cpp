@@ -218,16 +218,15 @@ void add_client_commands(CLI::App& app, global_options& g, int& rc) {
                     if (!g.json && r.last) fmt::print(stderr, "{}: {}\n", r.trans_id, r.last->order.status.raw);
                 };
                 std::vector<std::string> ids = so->ids;
-                results = co_await poller.async_poll(std::move(ids), on_update, asio::use_awaitable);
+                results = co_await poller.async_poll(std::move(ids), on_update);
             } else {
                 // One look at each order.
                 for (auto const& id : so->ids) {
                     shop::poll_result r;
                     r.trans_id = id;
-                    auto answer = co_await c.order_status(id, asio::as_tuple(asio::use_awaitable));
-                    if (auto e = shop::error_of(std::get<0>(answer))) {
-                        r.ec = e->code;
-                        r.diag = e->diag;
+                    auto answer = co_await c.order_status(id, r.diag, asio::as_tuple(asio::use_awaitable));
+                    if (auto ec = std::get<0>(answer)) {
+                        r.ec = ec;
                     } else {
                         r.last = std::move(std::get<1>(answer));
                     }

@@ -70,11 +70,6 @@ inline shop::client_config make_client_config(const global_options& g) {
     return cfg;
 }
 
-inline int report_exception(std::exception_ptr ep) {
-    auto info = shop::error_of(ep);
-    return report_error(info->code, info->diag);
-}
-
 /// Runs `body` with a client built from `g`; returns the process exit code.
 inline int run_client(const global_options& g, std::function<boost::asio::awaitable<void>(shop::client&)> body) {
     if (g.api_key.empty() || g.api_secret.empty()) {

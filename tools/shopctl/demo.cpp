@@ -153,7 +153,7 @@ asio::awaitable<void> bulk_and_poll(shop::client& c, shop::testing::simulator& s
         view.update(p);
     };
     create_ms.clear();
-    auto report = co_await placer.async_place(std::move(items), on_progress, asio::use_awaitable);
+    auto report = co_await placer.async_place(std::move(items), on_progress);
     if (last) view.finish(*last);
     sim.faults().clear();
     std::vector<shop::poll_result> none;
@@ -177,7 +177,7 @@ asio::awaitable<void> bulk_and_poll(shop::client& c, shop::testing::simulator& s
         if (r.last) ++changes[r.last->order.status.raw];
     };
     auto started = std::chrono::steady_clock::now();
-    auto results = co_await poller.async_poll(std::move(ids), on_update, asio::use_awaitable);
+    auto results = co_await poller.async_poll(std::move(ids), on_update);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     std::size_t delivered = 0;
     for (auto const& r : results)
@@ -221,9 +221,7 @@ void add_demo_command(CLI::App& app, int& rc) {
             co_await bulk_and_poll(client, sim, create_ms);
         };
         asio::co_spawn(io, demo(), [&](std::exception_ptr ep) {
-            if (!ep) return;
-            auto e = shop::error_of(ep);
-            rc = report_error(e->code, e->diag);
+            if (ep) rc = report_exception(ep);
         });
         io.run();
         sim.stop();

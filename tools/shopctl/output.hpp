@@ -5,7 +5,10 @@
 
 #include <fmt/core.h>
 
+#include <boost/system/system_error.hpp>
+
 #include <cstdio>
+#include <exception>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -79,7 +82,7 @@ inline int report_error(const shop::error_code& ec, const shop::diagnostics& d) 
         fmt::print(stderr, "  the order may or may not have been placed; check `shopctl orders` before retrying\n");
         return 4;
     }
-    if (ec == shop::errc::invalid_argument) {
+    if (ec == shop::errc::invalid_argument || ec == shop::errc::journal_failed) {
         fmt::print(stderr, "error: {}\n", d.message.empty() ? ec.message() : d.message);
         return 2;
     }
@@ -93,6 +96,21 @@ inline int report_error(const shop::error_code& ec, const shop::diagnostics& d) 
     }
     fmt::print(stderr, "network error: {}{}{}\n", ec.message(), d.message.empty() ? "" : ": ", d.message);
     return 3;
+}
+
+/// Reports what reached the user's edge: a shop::error with its diagnostics (the default
+/// token's), or any other failure, and maps it to an exit code.
+inline int report_exception(std::exception_ptr ep) {
+    try {
+        std::rethrow_exception(ep);
+    } catch (const shop::error& e) {
+        return report_error(e.code(), e.diag());
+    } catch (const boost::system::system_error& e) {
+        return report_error(e.code(), shop::diagnostics{{}, e.what(), {}, {}, 0});
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "error: {}\n", e.what());
+        return 3;  // as a network error: nothing more is known
+    }
 }
 
 } // namespace shopctl

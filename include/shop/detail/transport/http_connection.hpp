@@ -1,30 +1,31 @@
-// One HTTP/1.1 keep-alive connection over TCP or TLS, driven from Asio coroutines.
+// One HTTP/1.1 keep-alive connection over TCP or TLS, driven by the library's tasks.
 //
-// The connection keeps one read buffer for its whole life: bytes that arrive after one
-// response belong to the next, so N requests can be written (queue_request + flush) and
-// N responses read back in order (read_response). Every phase is bounded by its own
-// timeout and by the request's deadline; any I/O failure closes the socket, so a broken or
-// cancelled exchange can never leave the connection out of sync.
+// The connection keeps one read buffer, one response and one JSON arena for its whole life:
+// bytes that arrive after one response belong to the next, so N requests can be written
+// (queue_request + flush) and N responses read back in order (read_response), and a warm
+// request allocates nothing here. Every phase is bounded by its own timeout and by the
+// request's deadline; any I/O failure closes the socket, so a broken or cancelled exchange
+// can never leave the connection out of sync.
 //
-// Threading: one coroutine uses a connection at a time, and that coroutine's executor must
-// serialise handlers (a strand, or an io_context run by one thread): tcp_stream runs its
-// timeout handlers on the completion handler's executor.
+// Threading: each connection has a strand of its own, made once; every operation on it is
+// started from that strand (a task enters it first) and resumes there, so the stream's
+// timeout handlers and I/O completions never run concurrently, whatever the executor.
 #pragma once
 
 #include <shop/config.hpp>
-#include <shop/detail/url.hpp>
+#include <shop/detail/async/operation.hpp>
+#include <shop/detail/async/task.hpp>
+#include <shop/detail/transport/url.hpp>
 #include <shop/error.hpp>
+#include <shop/http.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/buffer.hpp>
-#include <boost/asio/cancellation_state.hpp>
-#include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/error.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
@@ -32,8 +33,8 @@
 #include <boost/asio/ssl/verify_context.hpp>
 #include <boost/asio/ssl/verify_mode.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -63,68 +64,13 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <initializer_list>
 #include <memory>
 #include <optional>
-#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
-#include <vector>
 
 namespace shop {
-
-/// Request headers validated and serialised once, then shared by any number of requests
-/// (a client's credentials): sending them costs no allocation and no re-validation.
-class header_block {
-public:
-    using field = std::pair<std::string_view, std::string_view>;
-
-    /// Null, with `ec` = errc::invalid_argument and `why`, if a name is not an RFC 9110
-    /// token, a value holds a control character, or the name is one the transport owns
-    /// (Host, Content-Length, Transfer-Encoding, Connection).
-    static std::shared_ptr<header_block const> make(std::span<field const> fields, error_code& ec,
-                                                    std::string& why);
-    static std::shared_ptr<header_block const> make(std::initializer_list<field> fields, error_code& ec,
-                                                    std::string& why) {
-        return make(std::span<field const>(fields.begin(), fields.size()), ec, why);
-    }
-
-    /// "Name: value\r\n" lines.
-    std::string_view wire() const noexcept { return wire_; }
-    bool sets_user_agent() const noexcept { return user_agent_; }
-    bool sets_content_type() const noexcept { return content_type_; }
-
-private:
-    std::string wire_;
-    bool user_agent_ = false;
-    bool content_type_ = false;
-};
-
-/// One request as the transport sends it.
-struct http_request {
-    boost::beast::http::verb method = boost::beast::http::verb::get;
-    /// Origin-form target, already percent-encoded (detail::append_target): "/api/v1/x?a=b".
-    std::string target;
-    /// Sent with Content-Length; a POST/PUT/PATCH or a non-empty body also gets
-    /// "Content-Type: application/json" unless a header sets one.
-    std::string body;
-    /// Pre-validated headers shared between requests (credentials); may be null.
-    std::shared_ptr<header_block const> fixed_headers;
-    /// Per-request extra headers, validated when the request is queued.
-    std::vector<std::pair<std::string, std::string>> headers;
-    /// Safe to send twice (GET). Only such a request is resent after a stale keep-alive
-    /// connection failed under it; the default is the safe answer for an order POST.
-    bool idempotent = false;
-};
-
-/// What the transport reports of a response (Set-Cookie and other headers are dropped).
-struct http_response {
-    unsigned status = 0;
-    std::string content_type;
-    std::string body;
-};
-
 namespace detail {
 
 using steady_clock = std::chrono::steady_clock;
@@ -186,7 +132,7 @@ namespace detail {
 
 /// Everything a connection needs to know about its origin, fixed for a pool's lifetime.
 struct connection_settings {
-    detail::origin target;
+    shop::origin target;
     /// Required for an https origin; shared by every connection of the pool.
     std::shared_ptr<boost::asio::ssl::context> tls;
     /// Check the certificate chain and the host name (tls_options::verify).
@@ -248,10 +194,23 @@ inline time_point phase_bound(std::chrono::milliseconds phase, time_point deadli
     return now + phase;
 }
 
+/// A strand of its own for a connection, over the concrete executor when it is a known one
+/// (the strand then fits inside any_io_executor and its dispatch queries no type-erased
+/// executor). An executor that is already a strand is used as it is.
+inline boost::asio::any_io_executor connection_strand(boost::asio::any_io_executor const& ex) {
+    namespace net = boost::asio;
+    if (auto const* io = ex.target<net::io_context::executor_type>()) return net::make_strand(*io);
+    if (auto const* tp = ex.target<net::thread_pool::executor_type>()) return net::make_strand(*tp);
+    if (ex.target<net::strand<net::io_context::executor_type>>() ||
+        ex.target<net::strand<net::thread_pool::executor_type>>() || ex.target<net::strand<net::any_io_executor>>())
+        return ex;
+    return net::make_strand(ex);
+}
+
 namespace http_detail {
 
 // Fills an http_response straight from the parser: no header container, no per-field
-// allocation (only Content-Type is kept), body appended into the caller's reused string.
+// allocation (only Content-Type is kept), the body appended into the reused string.
 class response_sink final : public boost::beast::http::basic_parser<false> {
 public:
     explicit response_sink(http_response& out) noexcept : out_(out) {}
@@ -347,31 +306,44 @@ inline bool closed_by_peer(error_code const& ec) noexcept {
 /// Which step of an exchange failed; decides the error condition and the message.
 enum class io_phase { resolve, connect, handshake, write, read, shutdown };
 
-class http_connection {
+class http_connection : public std::enable_shared_from_this<http_connection> {
 public:
     using executor_type = boost::asio::any_io_executor;
 
-    http_connection(executor_type ex, std::shared_ptr<connection_settings const> settings)
-        : settings_(std::move(settings)) {
+    http_connection(executor_type const& ex, std::shared_ptr<connection_settings const> settings)
+        : settings_(std::move(settings)), strand_(connection_strand(ex)) {
         if (settings_->target.is_tls)
-            tls_.emplace(ex, *settings_->tls);
+            tls_.emplace(strand_, *settings_->tls);
         else
-            tcp_.emplace(ex);
+            tcp_.emplace(strand_);
     }
     http_connection(http_connection const&) = delete;
     http_connection& operator=(http_connection const&) = delete;
 
-    executor_type get_executor() noexcept { return lowest().get_executor(); }
-    origin const& target() const noexcept { return settings_->target; }
+    /// The strand every operation on this connection runs on.
+    executor_type const& strand() const noexcept { return strand_; }
+    /// Already running on this connection's strand (then no hop is needed to enter it).
+    bool on_strand() const noexcept {
+        namespace net = boost::asio;
+        if (auto const* s = strand_.target<net::strand<net::io_context::executor_type>>()) return s->running_in_this_thread();
+        if (auto const* s = strand_.target<net::strand<net::thread_pool::executor_type>>()) return s->running_in_this_thread();
+        if (auto const* s = strand_.target<net::strand<net::any_io_executor>>()) return s->running_in_this_thread();
+        return false;
+    }
+
+    shop::origin const& target() const noexcept { return settings_->target; }
 
     /// Resolve (skipped for IP literals), connect, and for https the TLS handshake with
     /// SNI (except IP literals) and certificate + host name verification. Each step is
     /// bounded by its timeout and by `deadline`. Nothing of a request is sent here.
-    /// Cancellation: terminal (partial/total too for the TCP connect).
-    boost::asio::awaitable<error_code> connect(time_point deadline) {
+    /// Cancellation through `cancel` (the socket is closed).
+    task<error_code> connect(time_point deadline, cancel_point& cancel) {
         namespace net = boost::asio;
         using net::ip::tcp;
-        auto const cs = co_await net::this_coro::cancellation_state;
+        if (!on_strand()) {
+            auto hop = enter(strand_);
+            co_await hop;
+        }
         auto const& s = *settings_;
         if (state_ != state::fresh)
             co_return usage_error(errc::invalid_argument, "connect() on a connection that was already used");
@@ -382,24 +354,29 @@ public:
         bool const literal = !ec;
         tcp::resolver::results_type resolved;
         if (!literal) {
-            if ((ec = co_await resolve(deadline, cs, resolved))) co_return ec;
+            ec = co_await resolve(deadline, cancel, resolved);
+            if (ec) co_return ec;
         }
 
         time_point bound = phase_bound(s.timeouts.connect, deadline);
-        if (cs.cancelled() != net::cancellation_type::none) co_return fail({}, io_phase::connect, bound, deadline, true);
         if (bound <= steady_clock::now()) co_return fail_timeout(io_phase::connect, bound, deadline);
+        interruptible guard(*this, cancel);
+        if (!guard.armed) co_return fail({}, io_phase::connect, bound, deadline, true);
         auto& t = lowest();
         t.expires_at(bound);
         if (literal) {
             std::array<tcp::endpoint, 1> const one{tcp::endpoint(address, s.target.port)};
-            auto [e, ep] = co_await t.async_connect(one, net::as_tuple(net::use_awaitable));
+            auto op = io<void(error_code, tcp::endpoint)>(strand_, [&](auto h) { t.async_connect(one, std::move(h)); });
+            auto [e, ep] = co_await op;
             ec = e;
         } else {
-            auto [e, ep] = co_await t.async_connect(resolved, net::as_tuple(net::use_awaitable));
+            auto op = io<void(error_code, tcp::endpoint)>(strand_, [&](auto h) { t.async_connect(resolved, std::move(h)); });
+            auto [e, ep] = co_await op;
             ec = e;
         }
         t.expires_never();
-        if (ec) co_return fail(ec, io_phase::connect, bound, deadline, cancelled(cs));
+        if (ec) co_return fail(ec, io_phase::connect, bound, deadline, cancel.requested());
+        if (cancel.requested()) co_return fail({}, io_phase::connect, bound, deadline, true);
         error_code ignored;
         t.socket().set_option(tcp::no_delay(true), ignored);  // small requests, pipelining
 
@@ -413,13 +390,15 @@ public:
                     http_detail::tls_verifier{net::ssl::host_name_verification(s.target.host), s.target.host,
                                               &verify_reason_});
             bound = phase_bound(s.timeouts.handshake, deadline);
-            if (cs.cancelled() != net::cancellation_type::none)
-                co_return fail({}, io_phase::handshake, bound, deadline, true);
             if (bound <= steady_clock::now()) co_return fail_timeout(io_phase::handshake, bound, deadline);
             t.expires_at(bound);
-            auto [e] = co_await tls_->async_handshake(net::ssl::stream_base::client, net::as_tuple(net::use_awaitable));
+            auto op = io<void(error_code)>(strand_, [&](auto h) {
+                tls_->async_handshake(net::ssl::stream_base::client, std::move(h));
+            });
+            auto [e] = co_await op;
             t.expires_never();
-            if (e) co_return fail(e, io_phase::handshake, bound, deadline, cancelled(cs));
+            if (e) co_return fail(e, io_phase::handshake, bound, deadline, cancel.requested());
+            if (cancel.requested()) co_return fail({}, io_phase::handshake, bound, deadline, true);
         }
         state_ = state::open;
         co_return error_code{};
@@ -429,7 +408,6 @@ public:
     /// for one flush: pipelining). A request that fails validation is not queued and
     /// leaves the connection usable: errc::invalid_argument, reason in last_error().
     error_code queue_request(http_request const& req) {
-        namespace http = boost::beast::http;
         using http_detail::append_header;
         if (state_ != state::open || !keep_alive_)
             return usage_error(errc::connection_closed, "the connection is not open for another request");
@@ -440,7 +418,6 @@ public:
             if (c <= 0x20 || c >= 0x7f)
                 return usage_error(errc::invalid_argument,
                                    "request target holds a space, control or non-ASCII byte (percent-encode it)");
-        if (req.method == http::verb::unknown) return usage_error(errc::invalid_argument, "unknown HTTP method");
         bool sets_ua = req.fixed_headers && req.fixed_headers->sets_user_agent();
         bool sets_ct = req.fixed_headers && req.fixed_headers->sets_content_type();
         for (auto const& [name, value] : req.headers) {
@@ -450,9 +427,7 @@ public:
         }
 
         auto const& s = *settings_;
-        auto const method = http::to_string(req.method);
-        wbuf_.append(method.data(), method.size());
-        wbuf_ += ' ';
+        wbuf_ += req.method == http_method::post ? "POST " : "GET ";
         wbuf_ += req.target;
         wbuf_ += " HTTP/1.1\r\n";
         wbuf_ += s.host_line;
@@ -460,9 +435,7 @@ public:
         wbuf_ += "Connection: keep-alive\r\n";
         if (req.fixed_headers) wbuf_ += req.fixed_headers->wire();
         for (auto const& [name, value] : req.headers) append_header(wbuf_, name, value);
-        bool const has_content = !req.body.empty() || req.method == http::verb::post ||
-                                 req.method == http::verb::put || req.method == http::verb::patch;
-        if (has_content) {
+        if (!req.body.empty() || req.method == http_method::post) {
             if (!sets_ct) wbuf_ += "Content-Type: application/json\r\n";
             char digits[24];
             auto const r = std::to_chars(digits, digits + sizeof digits, req.body.size());
@@ -477,68 +450,87 @@ public:
     }
 
     /// Writes every queued request, bounded by the write timeout and `deadline`.
-    /// Cancellation: terminal (the connection is closed).
-    boost::asio::awaitable<error_code> flush(time_point deadline) {
+    task<error_code> flush(time_point deadline, cancel_point& cancel) {
         namespace net = boost::asio;
-        auto const cs = co_await net::this_coro::cancellation_state;
+        if (!on_strand()) {
+            auto hop = enter(strand_);
+            co_await hop;
+        }
         if (queued_ == 0) co_return error_code{};
         if (state_ != state::open) co_return usage_error(errc::connection_closed, "the connection is not open");
         time_point const bound = phase_bound(settings_->timeouts.write, deadline);
-        if (cancelled(cs)) co_return fail({}, io_phase::write, bound, deadline, true);
         if (bound <= steady_clock::now()) co_return fail_timeout(io_phase::write, bound, deadline);
+        interruptible guard(*this, cancel);
+        if (!guard.armed) co_return fail({}, io_phase::write, bound, deadline, true);
         // TLS reports 0 bytes on a failed write even when records already left, and a
         // plain socket may accept bytes before a reset: a write once started may have
         // reached the server.
         if (tls_) maybe_sent_ = true;
         lowest().expires_at(bound);
-        auto [ec, n] = co_await with_stream([this](auto& stream) {
-            return net::async_write(stream, net::buffer(wbuf_), net::as_tuple(net::use_awaitable));
-        });
+        error_code ec;
+        std::size_t n = 0;
+        if (tls_) {
+            auto op = io<void(error_code, std::size_t)>(strand_, [&](auto h) { net::async_write(*tls_, net::buffer(wbuf_), std::move(h)); });
+            std::tie(ec, n) = co_await op;
+        } else {
+            auto op = io<void(error_code, std::size_t)>(strand_, [&](auto h) { net::async_write(*tcp_, net::buffer(wbuf_), std::move(h)); });
+            std::tie(ec, n) = co_await op;
+        }
         lowest().expires_never();
         if (n > 0) maybe_sent_ = true;
         unanswered_ += queued_;
         queued_ = 0;
         wbuf_.clear();
-        if (ec) co_return fail(ec, io_phase::write, bound, deadline, cancelled(cs));
+        if (ec) co_return fail(ec, io_phase::write, bound, deadline, cancel.requested());
+        if (cancel.requested()) co_return fail({}, io_phase::write, bound, deadline, true);
         co_return error_code{};
     }
 
-    /// queue_request + flush.
-    boost::asio::awaitable<error_code> write_request(http_request const& req, time_point deadline) {
-        if (auto ec = queue_request(req)) co_return ec;
-        co_return co_await flush(deadline);
-    }
-
-    /// Reads the next response (FIFO) into `out`, reusing its strings' capacity. Bounded by
-    /// the read timeout and `deadline`; body_limit/header_limit give errc::body_too_large.
-    /// Cancellation: terminal (the connection is closed).
-    boost::asio::awaitable<error_code> read_response(http_response& out, time_point deadline) {
+    /// Reads the next response (FIFO) into response(), reusing its strings' capacity.
+    /// Bounded by the read timeout and `deadline`; body_limit/header_limit give
+    /// errc::body_too_large.
+    task<error_code> read_response(time_point deadline, cancel_point& cancel) {
         namespace net = boost::asio;
         namespace http = boost::beast::http;
-        auto const cs = co_await net::this_coro::cancellation_state;
+        if (!on_strand()) {
+            auto hop = enter(strand_);
+            co_await hop;
+        }
         response_started_ = false;
         if (state_ != state::open) co_return usage_error(errc::connection_closed, "the connection is not open");
         if (unanswered_ == 0) co_return usage_error(errc::invalid_argument, "no request is waiting for a response");
         time_point const bound = phase_bound(settings_->timeouts.read, deadline);
+        interruptible guard(*this, cancel);
+        if (!guard.armed) co_return fail({}, io_phase::read, bound, deadline, true);
         for (;;) {
-            out.status = 0;
-            out.content_type.clear();
-            out.body.clear();
-            if (cancelled(cs)) co_return fail({}, io_phase::read, bound, deadline, true);
+            response_.status = 0;
+            response_.content_type.clear();
+            response_.body.clear();
             if (bound <= steady_clock::now()) co_return fail_timeout(io_phase::read, bound, deadline);
-            http_detail::response_sink parser(out);
+            http_detail::response_sink parser(response_);
             parser.body_limit(settings_->limits.body_limit);
             parser.header_limit(settings_->limits.header_limit);
             lowest().expires_at(bound);
-            auto [ec, n] = co_await with_stream([this, &parser](auto& stream) {
-                return http::async_read(stream, buf_, parser, net::as_tuple(net::use_awaitable));
-            });
+            error_code ec;
+            std::size_t n = 0;
+            if (tls_) {
+                auto op = io<void(error_code, std::size_t)>(strand_, [&](auto h) { http::async_read(*tls_, buf_, parser, std::move(h)); });
+                std::tie(ec, n) = co_await op;
+            } else {
+                auto op = io<void(error_code, std::size_t)>(strand_, [&](auto h) { http::async_read(*tcp_, buf_, parser, std::move(h)); });
+                std::tie(ec, n) = co_await op;
+            }
             lowest().expires_never();
             if (ec) {
                 response_started_ = parser.got_some() || buf_.size() > 0;
-                co_return fail(ec, io_phase::read, bound, deadline, cancelled(cs));
+                co_return fail(ec, io_phase::read, bound, deadline, cancel.requested());
             }
-            if (out.status >= 100 && out.status < 200 && out.status != 101) continue;  // interim
+            if (cancel.requested()) {
+                // Read whole, but the caller gave up meanwhile: the answer is dropped and the
+                // connection closed, as for any cancelled exchange.
+                co_return fail({}, io_phase::read, bound, deadline, true);
+            }
+            if (response_.status >= 100 && response_.status < 200 && response_.status != 101) continue;  // interim
             --unanswered_;
             ++responses_read_;
             if (!parser.keep_alive()) keep_alive_ = false;
@@ -547,14 +539,22 @@ public:
         }
     }
 
+    /// The last response read (valid until the next read_response).
+    http_response const& response() const noexcept { return response_; }
+    http_response& response() noexcept { return response_; }
+
     /// Closes politely: TLS close_notify bounded by timeout_options::tls_shutdown (zero:
     /// skip it), then the socket. Never waits longer than that bound (beast #2807).
-    boost::asio::awaitable<void> graceful_close() {
+    task<void> graceful_close() {
         namespace net = boost::asio;
-        auto const cs = co_await net::this_coro::cancellation_state;
-        if (state_ == state::open && tls_ && settings_->timeouts.tls_shutdown.count() > 0 && !cancelled(cs)) {
+        if (!on_strand()) {
+            auto hop = enter(strand_);
+            co_await hop;
+        }
+        if (state_ == state::open && tls_ && settings_->timeouts.tls_shutdown.count() > 0) {
             lowest().expires_after(settings_->timeouts.tls_shutdown);
-            auto [ec] = co_await tls_->async_shutdown(net::as_tuple(net::use_awaitable));
+            auto op = io<void(error_code)>(strand_, [&](auto h) { tls_->async_shutdown(std::move(h)); });
+            auto [ec] = co_await op;
             (void)ec;  // the peer's answer does not matter: we close either way
         } else if (state_ == state::open && tcp_) {
             error_code ignored;
@@ -563,10 +563,11 @@ public:
         close();
     }
 
-    /// Closes the socket at once (cancels any pending operation).
+    /// Closes the socket at once (cancels any pending operation). On the strand.
     void close() noexcept {
         if (state_ != state::closed) {
-            lowest().close();
+            error_code ignored;
+            lowest().socket().close(ignored);
             state_ = state::closed;
         }
     }
@@ -609,21 +610,35 @@ private:
     enum class state { fresh, connecting, open, closed };
     using ssl_stream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
 
+    // While a step waits on the socket, a cancellation closes it, on the strand, unless
+    // the connection has moved on to another step meanwhile.
+    struct interruptible {
+        interruptible(http_connection& c, cancel_point& cp) : cancel(cp) {
+            ++c.step_;
+            armed = cancel.arm(&http_connection::interrupt, &c, c.step_);
+        }
+        ~interruptible() {
+            if (armed) cancel.disarm();
+        }
+        interruptible(interruptible const&) = delete;
+        interruptible& operator=(interruptible const&) = delete;
+        cancel_point& cancel;
+        bool armed = false;
+    };
+
+    static void interrupt(void* target, std::uint64_t step) {
+        auto* self = static_cast<http_connection*>(target);
+        // Called under the operation's cancel lock while the step is armed: the connection
+        // is alive; the close itself runs on the strand.
+        boost::asio::post(self->strand_, [keep = self->shared_from_this(), step] {
+            if (keep->step_ == step) keep->close();
+        });
+    }
+
     boost::beast::tcp_stream& lowest() noexcept { return tls_ ? tls_->next_layer() : *tcp_; }
 
-    // Both branches yield the same awaitable type; the operation is chosen at run time.
-    template <class F>
-    auto with_stream(F&& f) -> decltype(f(std::declval<boost::beast::tcp_stream&>())) {
-        if (tls_) return f(*tls_);
-        return f(*tcp_);
-    }
-
-    static bool cancelled(boost::asio::cancellation_state const& cs) noexcept {
-        return cs.cancelled() != boost::asio::cancellation_type::none;
-    }
-
-    boost::asio::awaitable<error_code> resolve(time_point deadline, boost::asio::cancellation_state const& cs,
-                                               boost::asio::ip::tcp::resolver::results_type& out) {
+    task<error_code> resolve(time_point deadline, cancel_point& cancel,
+                             boost::asio::ip::tcp::resolver::results_type& out) {
         namespace net = boost::asio;
         using net::ip::tcp;
         // getaddrinfo runs on Asio's resolver thread and ignores cancellation once
@@ -637,26 +652,40 @@ private:
             bool done = false;
         };
         time_point const bound = phase_bound(settings_->timeouts.resolve, deadline);
-        if (cancelled(cs)) co_return fail({}, io_phase::resolve, bound, deadline, true);
         if (bound <= steady_clock::now()) co_return fail_timeout(io_phase::resolve, bound, deadline);
-        auto const ex = co_await net::this_coro::executor;
-        auto st = std::make_shared<resolve_state>(ex);
+        auto st = std::make_shared<resolve_state>(strand_);
         st->timer.expires_at(bound);
-        // The answer is delivered on this coroutine's executor, so it is serialised with
-        // the timer wait below.
         st->resolver.async_resolve(settings_->target.host, std::to_string(settings_->target.port),
                                    tcp::resolver::numeric_service,
-                                   net::bind_executor(ex, [st](error_code ec, tcp::resolver::results_type r) {
+                                   net::bind_executor(strand_, [st](error_code ec, tcp::resolver::results_type r) {
                                        st->ec = ec;
                                        st->results = std::move(r);
                                        st->done = true;
                                        st->timer.cancel();
                                    }));
-        auto [wec] = co_await st->timer.async_wait(net::as_tuple(net::use_awaitable));
-        (void)wec;
+        {
+            // A cancellation cuts the wait short (the timer, on the strand).
+            struct timer_guard {
+                cancel_point& cancel;
+                bool armed;
+                ~timer_guard() {
+                    if (armed) cancel.disarm();
+                }
+            } guard{cancel, cancel.arm(
+                                [](void* t, std::uint64_t) {
+                                    auto* s = static_cast<resolve_state*>(t);
+                                    boost::asio::post(s->timer.get_executor(), [s] { s->timer.cancel(); });
+                                },
+                                st.get())};
+            if (guard.armed) {
+                auto op = io<void(error_code)>(strand_, [&](auto h) { st->timer.async_wait(std::move(h)); });
+                auto [wec] = co_await op;
+                (void)wec;
+            }
+        }
         if (!st->done) {
             st->resolver.cancel();
-            if (cancelled(cs)) co_return fail({}, io_phase::resolve, bound, deadline, true);
+            if (cancel.requested()) co_return fail({}, io_phase::resolve, bound, deadline, true);
             co_return fail_timeout(io_phase::resolve, bound, deadline);
         }
         if (st->ec) co_return fail(st->ec, io_phase::resolve, bound, deadline, false);
@@ -772,15 +801,18 @@ private:
     }
 
     std::shared_ptr<connection_settings const> settings_;
+    executor_type strand_;
     std::optional<boost::beast::tcp_stream> tcp_;
     std::optional<ssl_stream> tls_;
     boost::beast::flat_buffer buf_;  // survives between responses: pipelined bytes wait here
     std::string wbuf_;               // reused for every request's head and body
+    http_response response_;         // reused for every response
     std::string last_error_;
     std::string verify_reason_;
     std::size_t queued_ = 0;
     std::size_t unanswered_ = 0;
     std::uint64_t responses_read_ = 0;
+    std::uint64_t step_ = 0;  // which waiting step a cancellation may interrupt
     state state_ = state::fresh;
     bool keep_alive_ = true;
     bool maybe_sent_ = false;

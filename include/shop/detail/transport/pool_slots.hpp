@@ -13,10 +13,10 @@
 #include <utility>
 #include <vector>
 
-namespace shop::detail {
+namespace shop {
 
-/// A snapshot of a pool's counters.
-struct pool_counters {
+/// Counters of a connection pool at one instant.
+struct pool_stats {
     std::size_t open = 0;       ///< connections that exist or are being opened (busy + idle)
     std::size_t idle = 0;       ///< parked keep-alive connections
     std::size_t busy = 0;       ///< leased, or being connected for an acquirer
@@ -26,6 +26,10 @@ struct pool_counters {
     std::uint64_t reused = 0;   ///< acquisitions served by an idle connection
     std::uint64_t expired = 0;  ///< idle connections dropped for exceeding the idle timeout
 };
+
+} // namespace shop
+
+namespace shop::detail {
 
 /// `Conn` is what the pool stores (a connection handle, an int in tests); `Waiter` identifies
 /// a queued acquirer and must be equality-comparable. Not thread-safe: the owner locks.
@@ -234,8 +238,8 @@ public:
     std::size_t busy() const noexcept { return busy_; }
     std::size_t waiting() const noexcept { return waiters_.size(); }
 
-    pool_counters counters() const noexcept {
-        pool_counters c = counters_;
+    pool_stats counters() const noexcept {
+        pool_stats c = counters_;
         c.open = open();
         c.idle = idle();
         c.busy = busy_;
@@ -260,7 +264,7 @@ private:
     std::deque<Waiter> waiters_;
     std::size_t busy_ = 0;
     bool closed_ = false;
-    pool_counters counters_;
+    pool_stats counters_;
 };
 
 } // namespace shop::detail

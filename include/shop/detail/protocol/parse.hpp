@@ -2,14 +2,21 @@
 // its default instead of failing the whole response; unknown fields are ignored.
 #pragma once
 
-#include <shop/detail/json_read.hpp>
+#include <shop/detail/protocol/json_read.hpp>
 #include <shop/error.hpp>
 #include <shop/models.hpp>
 
-#include <boost/json/parse.hpp>
+#include <shop/http.hpp>
+
+#include <boost/json/memory_resource.hpp>
+#include <boost/json/parser.hpp>
 #include <boost/json/value.hpp>
 
+#include <algorithm>
+#include <memory>
+#include <optional>
 #include <string_view>
+#include <vector>
 
 namespace shop::detail {
 
@@ -245,14 +252,112 @@ inline void parse_data(const boost::json::object& d, account_info_result& r) {
 
 // ---------------------------------------------------------------- envelope
 
+/// Memory for the DOM of one answer at a time: a bump allocator over chunks that are kept
+/// from one answer to the next (reset, not freed), so a thread that has parsed an answer of
+/// some size parses the next one without calling malloc. Chunks beyond `keep_bytes` are
+/// freed at reset, so one huge answer does not stay resident.
+class reusable_arena final : public boost::json::memory_resource {
+public:
+    static constexpr std::size_t first_chunk = 16 * 1024;
+    static constexpr std::size_t keep_bytes = 1024 * 1024;
+
+    /// Forget every allocation (the memory stays for the next answer).
+    void reset() noexcept {
+        std::size_t kept = 0, n = 0;
+        while (n < chunks_.size() && (n == 0 || kept + chunks_[n].size <= keep_bytes)) kept += chunks_[n++].size;
+        chunks_.resize(n);
+        current_ = 0;
+        used_ = 0;
+    }
+
+private:
+    struct chunk {
+        std::unique_ptr<unsigned char[]> data;
+        std::size_t size = 0;
+    };
+
+    void* do_allocate(std::size_t n, std::size_t align) override {
+        for (;;) {
+            if (current_ < chunks_.size()) {
+                auto& c = chunks_[current_];
+                std::size_t const start = (used_ + align - 1) & ~(align - 1);
+                if (start + n <= c.size) {
+                    used_ = start + n;
+                    return c.data.get() + start;
+                }
+                if (current_ + 1 < chunks_.size() && chunks_[current_ + 1].size >= n + align) {
+                    ++current_;
+                    used_ = 0;
+                    continue;
+                }
+            }
+            // A new chunk, twice the last (at least what is asked), right after the current.
+            std::size_t const last = chunks_.empty() ? first_chunk / 2 : chunks_.back().size;
+            std::size_t const size = std::max(last * 2, n + align);
+            chunk c{std::unique_ptr<unsigned char[]>(new unsigned char[size]), size};
+            if (chunks_.empty()) {
+                chunks_.push_back(std::move(c));
+                current_ = 0;
+            } else {
+                chunks_.insert(chunks_.begin() + static_cast<std::ptrdiff_t>(current_ + 1), std::move(c));
+                ++current_;
+            }
+            used_ = 0;
+        }
+    }
+    void do_deallocate(void*, std::size_t, std::size_t) override {}
+    bool do_is_equal(boost::json::memory_resource const& other) const noexcept override { return this == &other; }
+
+    std::vector<chunk> chunks_;
+    std::size_t current_ = 0;
+    std::size_t used_ = 0;
+};
+
+/// Where answers are parsed: a JSON parser and an arena per thread, both reused, so the DOM
+/// of an answer costs no allocation once the thread has parsed one of its size. A DOM lives
+/// until the next answer is parsed on the same thread.
+class json_arena {
+public:
+    static json_arena& local() {
+        thread_local json_arena arena;
+        return arena;
+    }
+
+    /// Parses `text` into a DOM in the arena (the previous one is gone).
+    boost::json::value const& parse(std::string_view text, error_code& ec) {
+        dom_.reset();
+        memory_.reset();
+        parser_.reset(boost::json::storage_ptr(&memory_));
+        parser_.write(text.data(), text.size(), ec);  // the whole text: a document, or an error
+        if (ec) {
+            parser_.reset();
+            return null_;
+        }
+        // Move-constructed, so the DOM keeps the arena's storage (a move-assignment into a
+        // value of another storage would copy it).
+        return dom_.emplace(parser_.release());
+    }
+
+private:
+    json_arena() : parser_(boost::json::storage_ptr(), {}, stack_, sizeof stack_) {}
+
+    unsigned char stack_[4 * 1024];
+    reusable_arena memory_;
+    boost::json::parser parser_;
+    std::optional<boost::json::value> dom_;
+    boost::json::value const null_;
+};
+
 /// The outcome of reading one HTTP answer as an API envelope.
 struct envelope {
     error_code ec;    ///< empty on success
     diagnostics diag; ///< filled on failure
     response_meta meta;
+    /// The `data` object of a successful answer, in the thread's arena: valid until the
+    /// thread parses another answer.
+    boost::json::object const* data_object = nullptr;
 
-    /// The `data` object of a successful answer (looked up, so moving the envelope is safe).
-    const boost::json::object& data() const { return *get_object(meta.raw.get_object(), "data"); }
+    const boost::json::object& data() const { return *data_object; }
 };
 
 inline bool looks_like_html(std::string_view content_type, std::string_view body) {
@@ -264,21 +369,20 @@ inline bool looks_like_html(std::string_view content_type, std::string_view body
 /// Reads an HTTP answer as the API's envelope. The verdict comes from `success` and
 /// data.error_code, never from the HTTP status alone; a body that is not an envelope is
 /// http_error (an HTML page or an empty error answer from a front end) or bad_response.
-inline envelope read_envelope(unsigned status, std::string_view content_type, std::string_view body,
-                              std::string_view endpoint) {
-    envelope e;
+inline void read_envelope(unsigned status, std::string_view content_type, std::string_view body,
+                          std::string_view endpoint, envelope& e) {
+    e.ec = {};
+    e.data_object = nullptr;
     e.meta.http_status = status;
     e.diag.http_status = status;
-    e.diag.endpoint = std::string(endpoint);
+    e.diag.endpoint.assign(endpoint.data(), endpoint.size());
     auto fail = [&](errc code, std::string message) {
         e.ec = make_error_code(code);
         e.diag.message = std::move(message);
-        return std::move(e);
     };
     boost::system::error_code jec;
-    e.meta.raw = boost::json::parse(body, jec);
-    if (jec || !e.meta.raw.is_object()) {
-        e.meta.raw = nullptr;
+    auto const& root_value = json_arena::local().parse(body, jec);
+    if (jec || !root_value.is_object()) {
         std::string excerpt(body.substr(0, 120));
         for (auto& ch : excerpt)
             if (static_cast<unsigned char>(ch) < 0x20) ch = ' ';
@@ -288,7 +392,7 @@ inline envelope read_envelope(unsigned status, std::string_view content_type, st
         return fail(errc::bad_response, "response is not a JSON object" +
                                             (excerpt.empty() ? std::string(" (empty body)") : ": " + excerpt));
     }
-    const auto& root = e.meta.raw.get_object();
+    const auto& root = root_value.get_object();
     e.meta.message = get_string(root, "message");
     e.meta.timestamp = get_int(root, "timestamp");
     e.meta.request_id = get_string(root, "request_id");
@@ -296,16 +400,39 @@ inline envelope read_envelope(unsigned status, std::string_view content_type, st
     const auto* data = get_object(root, "data");
     if (data) e.meta.execution_time = get_double(*data, "execution_time");
     auto* success = find(root, "success");
-    if (!success || !success->is_bool())
-        return fail(errc::bad_response, "JSON without a boolean `success` field");
+    if (!success || !success->is_bool()) return fail(errc::bad_response, "JSON without a boolean `success` field");
     if (!success->get_bool()) {
         e.diag.server_code = data ? get_string(*data, "error_code") : std::string();
         e.diag.message = e.meta.message;
         e.ec = make_error_code(errc_from_server_code(e.diag.server_code));
-        return e;
+        return;
     }
     if (!data) return fail(errc::bad_response, "success without a `data` object");
+    e.data_object = data;
+}
+
+inline envelope read_envelope(unsigned status, std::string_view content_type, std::string_view body,
+                              std::string_view endpoint) {
+    envelope e;
+    read_envelope(status, content_type, body, endpoint, e);
     return e;
+}
+
+/// Reads an answer of `endpoint` into its typed result. On failure returns the error with
+/// `diag` filled (the server's code, message, HTTP status and request_id).
+template <class Result>
+error_code read_answer(http_response const& response, std::string_view endpoint, Result& out, diagnostics& diag,
+                       bool keep_raw_json) {
+    envelope e;
+    read_envelope(response.status, response.content_type, response.body, endpoint, e);
+    if (e.ec) {
+        diag = std::move(e.diag);
+        return e.ec;
+    }
+    parse_data(e.data(), out);
+    out.meta = std::move(e.meta);
+    if (keep_raw_json) out.meta.raw_json = response.body;
+    return {};
 }
 
 } // namespace shop::detail

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <shop/error.hpp>
+#include <shop/http.hpp>
 
 #include <boost/url/encode.hpp>
 #include <boost/url/host_type.hpp>
@@ -23,46 +24,9 @@
 
 namespace shop::detail {
 
-/// Scheme, host and port: what a connection pool is keyed on.
-struct origin {
-    std::string scheme;      ///< "https" or "http"
-    std::string host;        ///< lower-case name or IP address, IPv6 without brackets
-    std::uint16_t port = 0;  ///< explicit or the scheme's default (443 / 80)
-    bool is_tls = false;
-    bool is_ipv6 = false;
-
-    /// Value of the Host header: the port only when it is not the scheme's default.
-    std::string host_header() const {
-        std::string s;
-        s.reserve(host.size() + 8);
-        if (is_ipv6) s += '[';
-        s += host;
-        if (is_ipv6) s += ']';
-        if (port != (is_tls ? 443 : 80)) {
-            s += ':';
-            s += std::to_string(port);
-        }
-        return s;
-    }
-
-    /// "https://host:port", for messages.
-    std::string to_string() const {
-        std::string s = scheme;
-        s += "://";
-        if (is_ipv6) s += '[';
-        s += host;
-        if (is_ipv6) s += ']';
-        s += ':';
-        s += std::to_string(port);
-        return s;
-    }
-
-    friend bool operator==(origin const&, origin const&) = default;
-};
-
 /// A parsed base URL: the origin plus the path every endpoint is appended to.
 struct base_url {
-    detail::origin origin;
+    shop::origin origin;
     /// Percent-encoded path without a trailing '/': "/api/v1", or empty.
     std::string path_prefix;
 };

@@ -12,7 +12,7 @@
 //   {"t":"resume"}                      a later run continued from here
 #pragma once
 
-#include <shop/detail/json_read.hpp>
+#include <shop/detail/protocol/json_read.hpp>
 #include <shop/error.hpp>
 #include <shop/models.hpp>
 #include <shop/money.hpp>
@@ -138,16 +138,16 @@ inline std::string journal_unknown_line(std::size_t i, std::string_view message)
 
 inline std::string journal_resume_line() { return R"({"t":"resume"})"; }
 
-/// Rebuilds the run from a journal's text. Throws shop::error(errc::invalid_argument) naming
-/// the line when the journal is not one (a cut last line is tolerated: see torn_tail).
-inline journal_replay replay_journal(std::string_view text) {
-    journal_replay out;
+/// Rebuilds the run from a journal's text into `out`. errc::journal_failed, `why` naming the
+/// line, when the journal is not one (a cut last line is tolerated: see torn_tail).
+inline error_code replay_journal(std::string_view text, journal_replay& out, std::string& why) {
+    out = journal_replay{};
     std::size_t line_no = 0;
     bool have_run = false;
     std::size_t const total = text.size();
-    auto fail = [&](const std::string& why) {
-        throw error(errc::invalid_argument,
-                    diagnostics{{}, "journal line " + std::to_string(line_no) + ": " + why, {}, {}, 0});
+    auto fail = [&](const std::string& reason) {
+        why = "journal line " + std::to_string(line_no) + ": " + reason;
+        return make_error_code(errc::journal_failed);
     };
     while (!text.empty()) {
         auto nl = text.find('\n');
@@ -164,17 +164,17 @@ inline journal_replay replay_journal(std::string_view text) {
                 out.torn_tail = true;
                 break;
             }
-            fail("not a JSON object");
+            return fail("not a JSON object");
         }
         out.whole_size = total - text.size();
         auto const& o = v.as_object();
         auto t = find(o, "t");
-        if (!t || !t->is_string()) fail("no record type");
+        if (!t || !t->is_string()) return fail("no record type");
         std::string_view type = t->as_string();
         if (type == "run") {
-            if (have_run) fail("a second run header");
+            if (have_run) return fail("a second run header");
             have_run = true;
-            if (get_int(o, "version", 0) != 1) fail("unsupported journal version");
+            if (get_int(o, "version", 0) != 1) return fail("unsupported journal version");
             out.run.after_id = get_int(o, "after_id");
             out.run.start_balance = get_money(o, "start_balance");
             out.run.server_offset = get_int(o, "server_offset");
@@ -183,10 +183,10 @@ inline journal_replay replay_journal(std::string_view text) {
             out.states.resize(out.run.items);
             continue;
         }
-        if (!have_run) fail("the journal does not start with a run header");
+        if (!have_run) return fail("the journal does not start with a run header");
         if (type == "resume") continue;
         auto idx = get_opt_int(o, "i");
-        if (!idx || *idx < 0 || static_cast<std::size_t>(*idx) >= out.items.size()) fail("item index out of range");
+        if (!idx || *idx < 0 || static_cast<std::size_t>(*idx) >= out.items.size()) return fail("item index out of range");
         auto const i = static_cast<std::size_t>(*idx);
         auto& st = out.states[i];
         if (type == "item") {
@@ -222,19 +222,19 @@ inline journal_replay replay_journal(std::string_view text) {
             st.state = journal_item_state::kind::lost;
             if (auto s = find(o, "message"); s && s->is_string()) st.message = std::string(s->as_string());
         } else {
-            fail("unknown record type '" + std::string(type) + "'");
+            return fail("unknown record type '" + std::string(type) + "'");
         }
     }
     if (!have_run) {
         line_no = 0;
-        fail("empty journal");
+        return fail("empty journal");
     }
     for (std::size_t i = 0; i < out.items.size(); ++i)
         if (out.items[i].plan_id <= 0) {
             line_no = 0;
-            fail("item " + std::to_string(i) + " is missing");
+            return fail("item " + std::to_string(i) + " is missing");
         }
-    return out;
+    return {};
 }
 
 /// An append-only journal file, locked against a second run using it at the same time.
@@ -242,7 +242,8 @@ inline journal_replay replay_journal(std::string_view text) {
 /// process loses nothing). Lines written `durable` are also forced to the disk (fsync), so
 /// a power cut cannot lose them: the header and every attempt line, each before its create
 /// is sent. After a failed write the journal is broken: nothing more is written (a torn
-/// line can only be the last) and every later write_line throws.
+/// line can only be the last) and every later write_line fails. Failures are
+/// errc::journal_failed with the reason in last_error().
 class journal_file {
 public:
     journal_file() = default;
@@ -251,12 +252,13 @@ public:
     ~journal_file() { close(); }
 
     /// Opens `path` for appending (`fresh`: it must not exist yet) and locks it. `sync`
-    /// false turns fsync off (durable lines are then only flushed). Throws shop::error.
-    void open(const std::string& path, bool fresh, bool sync) {
+    /// false turns fsync off (durable lines are then only flushed).
+    error_code open(const std::string& path, bool fresh, bool sync) {
         close();
         auto fail = [&](const std::string& why) {
             close();
-            throw error(errc::invalid_argument, diagnostics{{}, "journal " + path + ": " + why, {}, {}, 0});
+            last_error_ = "journal " + path + ": " + why;
+            return make_error_code(errc::journal_failed);
         };
         if (fresh) {
             f_ = std::fopen(path.c_str(), "wx");
@@ -275,13 +277,15 @@ public:
             }
 #endif
         }
-        if (!f_) fail(std::string(std::strerror(errno)) + (fresh && errno == EEXIST ? " (resume it, or choose another file)" : ""));
+        if (!f_)
+            return fail(std::string(std::strerror(errno)) +
+                        (fresh && errno == EEXIST ? " (resume it, or choose another file)" : ""));
         path_ = path;
         sync_ = sync;
         broken_ = false;
 #if __has_include(<sys/file.h>)
         if (::flock(::fileno(f_), LOCK_EX | LOCK_NB) != 0)
-            fail(errno == EWOULDBLOCK ? std::string("in use by another run") : std::string(std::strerror(errno)));
+            return fail(errno == EWOULDBLOCK ? std::string("in use by another run") : std::string(std::strerror(errno)));
 #endif
 #if __has_include(<unistd.h>)
         if (fresh && sync_) {
@@ -295,14 +299,17 @@ public:
             }
         }
 #endif
+        return {};
     }
 
-    /// Appends one line. Throws shop::error when it cannot be written: a run must not send
-    /// what it could not record.
-    void write_line(std::string_view line, bool durable = false) {
-        if (!f_) return;
-        if (broken_)
-            throw error(errc::invalid_argument, diagnostics{{}, "journal " + path_ + ": broken by an earlier failed write", {}, {}, 0});
+    /// Appends one line. Fails when it cannot be written: a run must not send what it could
+    /// not record.
+    error_code write_line(std::string_view line, bool durable = false) {
+        if (!f_) return {};
+        if (broken_) {
+            last_error_ = "journal " + path_ + ": broken by an earlier failed write";
+            return make_error_code(errc::journal_failed);
+        }
         bool ok = std::fwrite(line.data(), 1, line.size(), f_) == line.size() && std::fputc('\n', f_) != EOF &&
                   std::fflush(f_) == 0;
 #if __has_include(<unistd.h>)
@@ -310,34 +317,44 @@ public:
 #endif
         if (!ok) {
             broken_ = true;
-            throw error(errc::invalid_argument,
-                        diagnostics{{}, "journal " + path_ + ": write failed: " + std::strerror(errno), {}, {}, 0});
+            last_error_ = "journal " + path_ + ": write failed: " + std::strerror(errno);
+            return make_error_code(errc::journal_failed);
         }
+        return {};
     }
+
+    /// Why the last open or write failed.
+    std::string const& last_error() const noexcept { return last_error_; }
 
     void close() noexcept {
         if (f_) std::fclose(f_);  // also releases the lock
         f_ = nullptr;
     }
 
-    /// The whole file, for replay. Throws shop::error.
-    static std::string read_all(const std::string& path) {
+    /// The whole file, for replay.
+    static error_code read_all(const std::string& path, std::string& text, std::string& why) {
+        text.clear();
         std::FILE* f = std::fopen(path.c_str(), "rb");
-        if (!f)
-            throw error(errc::invalid_argument, diagnostics{{}, "journal " + path + ": " + std::strerror(errno), {}, {}, 0});
-        std::string text;
+        if (!f) {
+            why = "journal " + path + ": " + std::strerror(errno);
+            return make_error_code(errc::journal_failed);
+        }
         char buf[65536];
         std::size_t n;
         while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
         bool const bad = std::ferror(f);
         std::fclose(f);
-        if (bad) throw error(errc::invalid_argument, diagnostics{{}, "journal " + path + ": read failed", {}, {}, 0});
-        return text;
+        if (bad) {
+            why = "journal " + path + ": read failed";
+            return make_error_code(errc::journal_failed);
+        }
+        return {};
     }
 
 private:
     std::FILE* f_ = nullptr;
     std::string path_;
+    std::string last_error_;
     bool sync_ = true;
     bool broken_ = false;
 };

@@ -1,91 +1,18 @@
-// I/O-free protocol logic: pipelining queue, poll schedule, reconciliation of lost creates.
-#include <shop/detail/pipeline_queue.hpp>
-#include <shop/detail/poll_schedule.hpp>
-#include <shop/detail/reconcile.hpp>
+// Bulk placement's logic, free of I/O: matching lost creates with orders found in the
+// listing, the send queue with its twins, and the journal (its lines and replay, and the
+// file's locking and failure rules).
+#include <shop/detail/bulk/bulk_journal.hpp>
+#include <shop/detail/bulk/bulk_queue.hpp>
+#include <shop/detail/bulk/reconcile.hpp>
 
 #include <catch2/catch.hpp>
 
+#include <cstdio>
+#include <filesystem>
+#include <unistd.h>
+
 using namespace std::chrono_literals;
 using namespace shop::detail;
-
-TEST_CASE("pipeline_queue: FIFO, depth bound, abandoned responses discarded") {
-    pipeline_queue<int> q(3);
-    CHECK(q.can_write());
-    q.on_written(1);
-    q.on_written(2);
-    q.on_written(3);
-    CHECK_FALSE(q.can_write());
-    CHECK(q.abandon(2));
-    CHECK_FALSE(q.abandon(2));
-    CHECK_FALSE(q.abandon(9));
-    auto a = q.on_response();
-    CHECK(a.id == 1);
-    CHECK_FALSE(a.abandoned);
-    CHECK(q.can_write());
-    auto b = q.on_response();
-    CHECK(b.id == 2);
-    CHECK(b.abandoned);
-    CHECK(q.on_response().id == 3);
-    CHECK(q.idle());
-    CHECK_FALSE(q.degraded());
-}
-
-TEST_CASE("pipeline_queue: trouble hands back the unanswered and falls back to depth 1") {
-    pipeline_queue<std::string> q(16);
-    for (int i = 0; i < 5; ++i) q.on_written("t" + std::to_string(i));
-    CHECK(q.on_response().id == "t0");
-    q.abandon("t3");
-    auto back = q.on_failure();
-    CHECK(back == std::vector<std::string>{"t1", "t2", "t4"});
-    CHECK(q.idle());
-    CHECK(q.depth() == 1);
-    CHECK(q.degraded());
-    q.on_written("t1");
-    CHECK_FALSE(q.can_write());
-}
-
-TEST_CASE("poll_schedule: growing intervals, terminal orders leave, deadline ends it") {
-    std::chrono::steady_clock::time_point t0{};
-    poll_schedule s({100ms, 2.0, 350ms}, t0 + 2s);
-    s.add("A", t0);
-    s.add("B", t0);
-    s.add("A", t0);
-    CHECK(s.watching() == 2);
-    auto due = s.take_due(t0, 10);
-    CHECK(due == std::vector<std::string>{"A", "B"});
-    CHECK(s.take_due(t0, 10).empty());
-    s.on_polled("A", true, t0 + 10ms);
-    s.on_polled("B", false, t0 + 10ms);
-    CHECK(s.watching() == 1);
-    CHECK(s.next_due() == t0 + 110ms);
-    CHECK(s.take_due(t0 + 109ms, 10).empty());
-    CHECK(s.take_due(t0 + 110ms, 10) == std::vector<std::string>{"B"});
-    s.on_polled("B", false, t0 + 110ms); // next interval 200 ms
-    CHECK(s.next_due() == t0 + 310ms);
-    s.take_due(t0 + 310ms, 10);
-    s.on_polled("B", false, t0 + 310ms); // 350 ms (capped)
-    CHECK(s.next_due() == t0 + 660ms);
-    s.take_due(t0 + 660ms, 10);
-    s.on_requeue("B", t0 + 700ms); // the answer was lost: due again at once
-    CHECK(s.next_due() == t0 + 700ms);
-    s.take_due(t0 + 700ms, 10);
-    s.on_polled("B", false, t0 + 1900ms);
-    CHECK(s.next_due() == t0 + 2s); // never past the deadline
-    s.take_due(t0 + 2s, 10);
-    s.on_polled("B", false, t0 + 2s);
-    CHECK(s.done());
-    CHECK_FALSE(s.next_due());
-}
-
-TEST_CASE("poll_schedule: at most `max` at once, drop stops watching") {
-    std::chrono::steady_clock::time_point t0{};
-    poll_schedule s({}, t0 + 1h);
-    for (int i = 0; i < 10; ++i) s.add("T" + std::to_string(i), t0);
-    CHECK(s.take_due(t0, 4).size() == 4);
-    s.drop("T9");
-    CHECK(s.take_due(t0, 100).size() == 5);
-    CHECK(s.watching() == 9);
-}
 
 TEST_CASE("parse_server_time: server-local time to unix seconds") {
     // 2026-02-02 15:23:14 in UTC+7 is 08:23:14 UTC.
@@ -167,8 +94,6 @@ TEST_CASE("same_fields and twin_key ignore order, nothing else") {
 
 // ---------------------------------------------------------------- bulk placement
 
-#include <shop/detail/bulk_journal.hpp>
-#include <shop/detail/bulk_queue.hpp>
 
 TEST_CASE("bulk_queue: index order, twins held back while one is lost, pause and stop") {
     using clock = bulk_queue::clock;
@@ -317,7 +242,9 @@ TEST_CASE("bulk journal: lines replay into each item's state") {
     text += journal_resume_line() + "\n";
     text += journal_unknown_line(1, "balance off") + "\n";
 
-    auto r = replay_journal(text);
+    journal_replay r;
+    std::string why;
+    REQUIRE_FALSE(replay_journal(text, r, why));
     CHECK_FALSE(r.torn_tail);
     CHECK(r.whole_size == text.size());
     CHECK(r.run.after_id == 41);
@@ -346,57 +273,53 @@ TEST_CASE("bulk journal: lines replay into each item's state") {
 
     // A torn last line is ignored (and reported); a broken line elsewhere is an error.
     auto torn = text + R"({"t":"placed","i":1,"trans)";
-    auto t = replay_journal(torn);
+    journal_replay t;
+    REQUIRE_FALSE(replay_journal(torn, t, why));
     CHECK(t.torn_tail);
     CHECK(t.whole_size == text.size());
     CHECK(t.states[1].state == kind::lost);
-    CHECK_THROWS_AS(replay_journal(R"({"t":"placed","i":1,"trans)" "\n" + text), shop::error);
-    CHECK_THROWS_AS(replay_journal(""), shop::error);
-    CHECK_THROWS_AS(replay_journal(journal_run_line(run) + "\n"), shop::error);  // items missing
+    journal_replay bad;
+    CHECK(replay_journal(R"({"t":"placed","i":1,"trans)" "\n" + text, bad, why) == shop::errc::journal_failed);
+    CHECK(why.find("journal line 1") != std::string::npos);
+    CHECK(replay_journal("", bad, why) == shop::errc::journal_failed);
+    CHECK(replay_journal(journal_run_line(run) + "\n", bad, why) == shop::errc::journal_failed);  // items missing
     auto wrong = text + journal_not_placed_line(7, 1) + "\n";
-    CHECK_THROWS_AS(replay_journal(wrong), shop::error);
+    CHECK(replay_journal(wrong, bad, why) == shop::errc::journal_failed);
+    CHECK(why.find("out of range") != std::string::npos);
 }
 
-#include <cstdio>
-#include <filesystem>
-#include <unistd.h>
 
 TEST_CASE("journal_file: one run at a time; no line after a failed write") {
     auto path = std::filesystem::temp_directory_path() / ("shop-journal-lock-" + std::to_string(::getpid()) + ".jsonl");
     std::filesystem::remove(path);
     {
         journal_file first;
-        first.open(path.string(), true, false);
-        first.write_line(R"({"t":"resume"})", true);
+        REQUIRE_FALSE(first.open(path.string(), true, false));
+        REQUIRE_FALSE(first.write_line(R"({"t":"resume"})", true));
         journal_file second;
-        try {
-            second.open(path.string(), false, false);
-            FAIL("a second run opened a journal in use");
-        } catch (const shop::error& e) {
-            CHECK(std::string(e.diag().message).find("in use") != std::string::npos);
-        }
+        CHECK(second.open(path.string(), false, false) == shop::errc::journal_failed);
+        CHECK(second.last_error().find("in use") != std::string::npos);
         journal_file again;
-        CHECK_THROWS_AS(again.open(path.string(), true, false), shop::error);  // exists: never overwritten
+        CHECK(again.open(path.string(), true, false) == shop::errc::journal_failed);  // exists: never overwritten
     }
     journal_file missing;  // resuming a journal that is not there creates nothing
     auto nowhere = path.string() + ".missing";
-    CHECK_THROWS_AS(missing.open(nowhere, false, false), shop::error);
+    CHECK(missing.open(nowhere, false, false) == shop::errc::journal_failed);
     CHECK_FALSE(std::filesystem::exists(nowhere));
     journal_file later;  // the first run has ended: its lock is gone
-    CHECK_NOTHROW(later.open(path.string(), false, false));
+    CHECK_FALSE(later.open(path.string(), false, false));
     later.close();
-    CHECK(journal_file::read_all(path.string()) == "{\"t\":\"resume\"}\n");
+    std::string text, why;
+    REQUIRE_FALSE(journal_file::read_all(path.string(), text, why));
+    CHECK(text == "{\"t\":\"resume\"}\n");
     std::filesystem::remove(path);
+    CHECK(journal_file::read_all(path.string(), text, why) == shop::errc::journal_failed);
 
     if (std::filesystem::exists("/dev/full")) {
         journal_file full;
-        full.open("/dev/full", false, false);
-        CHECK_THROWS_AS(full.write_line(std::string(70000, 'x')), shop::error);  // ENOSPC on flush
-        try {
-            full.write_line("{}");
-            FAIL("wrote after a failed write");
-        } catch (const shop::error& e) {
-            CHECK(std::string(e.diag().message).find("broken") != std::string::npos);
-        }
+        REQUIRE_FALSE(full.open("/dev/full", false, false));
+        CHECK(full.write_line(std::string(70000, 'x')) == shop::errc::journal_failed);  // ENOSPC on flush
+        CHECK(full.write_line("{}") == shop::errc::journal_failed);
+        CHECK(full.last_error().find("broken") != std::string::npos);
     }
 }

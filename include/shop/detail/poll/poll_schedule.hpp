@@ -2,6 +2,8 @@
 // again after a growing interval until it reaches a terminal status or its deadline.
 #pragma once
 
+#include <shop/config.hpp>
+
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
@@ -14,11 +16,7 @@
 
 namespace shop::detail {
 
-struct poll_intervals {
-    std::chrono::milliseconds initial{1000};
-    double growth = 1.5;
-    std::chrono::milliseconds max{30000};
-};
+using shop::poll_intervals;
 
 class poll_schedule {
 public:
