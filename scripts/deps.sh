@@ -18,9 +18,17 @@ shop_install_packages() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
   fi
 }
+# configure DIR [cmake args...]. Debug information as line tables and function names
+# (-g1): enough for backtraces, sanitizer reports and perf, and about a quarter less
+# compile time than full -g on these template-heavy units.
+shop_configure() {
+  local dir=$1; shift
+  cmake -S "$shop_root" -B "$shop_root/$dir" -G Ninja \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DCMAKE_CXX_FLAGS_DEBUG="-g1" "$@" >/dev/null
+}
 # configure+build DIR [cmake args...]
 shop_build() {
   local dir=$1; shift
-  cmake -S "$shop_root" -B "$shop_root/$dir" -G Ninja "$@" >/dev/null
+  shop_configure "$dir" "$@"
   cmake --build "$shop_root/$dir" -j "$(nproc)"
 }
