@@ -329,6 +329,51 @@ TEST_CASE("client: completion tokens other than use_awaitable") {
         CHECK(info->api_key.daily_limit == 10000);
         CHECK(sim->state().stats().requests[idx] == 1);
     }
+    SECTION("deferred: launched after the client that made it is gone") {
+        // The operation holds what it needs of the client: a temporary with() may make it.
+        auto op = [&] {
+            shop::client other = c.with(shop::call_options{.timeout = 5s});
+            return other.balance(asio::deferred);
+        }();
+        std::optional<shop::balance_result> got;
+        std::move(op)([&](shop::error_code ec, shop::balance_result r) {
+            REQUIRE_FALSE(ec);
+            got = std::move(r);
+        });
+        REQUIRE(testtime::run_until(io, [&] { return got.has_value(); }));
+        CHECK(got->balance.currency == "VND");
+    }
+    SECTION("a handler that throws: the exception leaves run(), the operation is over") {
+        c.balance([](shop::error_code, shop::balance_result) { throw std::runtime_error("from the handler"); });
+        bool thrown = false;
+        try {
+            testtime::run_until(io, [] { return false; }, 10s);
+        } catch (std::runtime_error const& e) {
+            thrown = std::string(e.what()) == "from the handler";
+        }
+        CHECK(thrown);
+        // Nothing of the operation is left behind (the sanitizer build checks for leaks),
+        // and the client goes on.
+        io.restart();
+        std::optional<shop::error_code> next;
+        c.balance([&](shop::error_code ec, shop::balance_result) { next = ec; });
+        REQUIRE(testtime::run_until(io, [&] { return next.has_value(); }));
+        CHECK_FALSE(*next);
+    }
+    SECTION("a request_log that throws changes nothing the call reports") {
+        auto cfg = config_for(sim->base_url());
+        int logged = 0;
+        cfg.request_log = [&](shop::request_log_entry const&) {
+            ++logged;
+            throw std::runtime_error("log full");
+        };
+        shop::client logging(io.get_executor(), cfg);
+        std::optional<shop::error_code> got;
+        logging.balance([&](shop::error_code ec, shop::balance_result) { got = ec; });
+        REQUIRE(testtime::run_until(io, [&] { return got.has_value(); }));
+        CHECK_FALSE(*got);
+        CHECK(logged == 1);
+    }
     SECTION("coroutines on a strand: with_diagnostics(use_awaitable_t<Strand>), and deferred") {
         using strand_type = asio::strand<asio::io_context::executor_type>;
         auto strand = asio::make_strand(io.get_executor());

@@ -199,22 +199,25 @@ private:
     template <class Result, class... Args>
     using task_fn = task_of<Result> (*)(detail::op_context&, Result&, core_ptr const&, Args const&...);
 
+    // Holds the core itself, not the client: with a deferred token (use_awaitable,
+    // deferred) the operation starts later, when the client may be gone.
     template <class Result, class... Args>
     struct initiation {
-        client const* self;
+        core_ptr core;
         task_fn<Result, Args...> fn;
         template <class Handler>
         void operator()(Handler&& handler, diagnostics* diag, Args... args) const {
-            detail::start_operation<Result>(self->get_executor(), std::forward<Handler>(handler), diag,
-                                            detail::bind_call(fn, self->core_, std::move(args)...));
+            detail::start_operation<Result>(executor_of(*core), std::forward<Handler>(handler), diag,
+                                            detail::bind_call(fn, core, std::move(args)...));
         }
     };
 
     template <class Result, class Token, class... Args>
     auto launch(task_fn<Result, Args...> fn, diagnostics* diag, Token& token, Args... args) const {
-        return boost::asio::async_initiate<Token, void(error_code, Result)>(initiation<Result, Args...>{this, fn},
+        return boost::asio::async_initiate<Token, void(error_code, Result)>(initiation<Result, Args...>{core_, fn},
                                                                             token, diag, std::move(args)...);
     }
+    SHOP_DECL static executor_type executor_of(detail::client_core const& core) noexcept;
 
     SHOP_DECL static task_of<create_order_result> create_task(detail::op_context& ctx, create_order_result& out,
                                                        core_ptr const& core,

@@ -100,7 +100,7 @@ public:
     /// Completion: void(error_code); cancellation (terminal, partial) closes the connection.
     template <class Token = default_token>
     auto async_flush(std::chrono::steady_clock::time_point deadline, Token&& token = {}) {
-        return boost::asio::async_initiate<Token, void(error_code)>(flush_init{this}, token,
+        return boost::asio::async_initiate<Token, void(error_code)>(flush_init{executor(), conn_}, token,
                                                                     static_cast<diagnostics*>(nullptr), deadline);
     }
 
@@ -109,7 +109,7 @@ public:
     /// Completion: void(error_code); cancellation (terminal, partial) closes the connection.
     template <class Token = default_token>
     auto async_read_response(http_response& out, std::chrono::steady_clock::time_point deadline, Token&& token = {}) {
-        return boost::asio::async_initiate<Token, void(error_code)>(read_init{this}, token,
+        return boost::asio::async_initiate<Token, void(error_code)>(read_init{executor(), conn_}, token,
                                                                     static_cast<diagnostics*>(nullptr), &out, deadline);
     }
 
@@ -118,7 +118,7 @@ public:
     /// slot. Completion: void(error_code) (empty: closing cannot fail).
     template <class Token = default_token>
     auto async_close(Token&& token = {}) {
-        return boost::asio::async_initiate<Token, void(error_code)>(close_init{this}, token,
+        return boost::asio::async_initiate<Token, void(error_code)>(close_init{executor(), conn_}, token,
                                                                     static_cast<diagnostics*>(nullptr));
     }
 
@@ -161,28 +161,31 @@ private:
     /// The executor operations run on: the pool's (a lease without one has nothing to do).
     SHOP_DECL boost::asio::any_io_executor executor() const;
 
+    // The initiations hold the connection and executor themselves, not the lease: with a
+    // deferred token the operation starts later, when the lease may have moved.
     struct flush_init {
-        connection_lease* self;
+        boost::asio::any_io_executor ex;
+        connection_ptr conn;
         template <class Handler>
         void operator()(Handler&& h, diagnostics* d, time_point deadline) const {
-            detail::start_operation<void>(self->executor(), std::forward<Handler>(h), d,
-                                          detail::bind_call(&flush_task, self->conn_, deadline));
+            detail::start_operation<void>(ex, std::forward<Handler>(h), d, detail::bind_call(&flush_task, conn, deadline));
         }
     };
     struct read_init {
-        connection_lease* self;
+        boost::asio::any_io_executor ex;
+        connection_ptr conn;
         template <class Handler>
         void operator()(Handler&& h, diagnostics* d, http_response* out, time_point deadline) const {
-            detail::start_operation<void>(self->executor(), std::forward<Handler>(h), d,
-                                          detail::bind_call(&read_task, self->conn_, out, deadline));
+            detail::start_operation<void>(ex, std::forward<Handler>(h), d,
+                                          detail::bind_call(&read_task, conn, out, deadline));
         }
     };
     struct close_init {
-        connection_lease* self;
+        boost::asio::any_io_executor ex;
+        connection_ptr conn;
         template <class Handler>
         void operator()(Handler&& h, diagnostics* d) const {
-            detail::start_operation<void>(self->executor(), std::forward<Handler>(h), d,
-                                          detail::bind_call(&close_task, self->conn_));
+            detail::start_operation<void>(ex, std::forward<Handler>(h), d, detail::bind_call(&close_task, conn));
         }
     };
 
@@ -229,13 +232,13 @@ public:
     template <class Token = default_token>
     auto async_execute(http_request request, time_point deadline, Token&& token = {}) {
         return boost::asio::async_initiate<Token, void(error_code, exchange_result)>(
-            execute_init{this}, token, static_cast<diagnostics*>(nullptr), std::move(request), deadline);
+            execute_init{shared_from_this()}, token, static_cast<diagnostics*>(nullptr), std::move(request), deadline);
     }
     /// As above; the diagnostics of a failure are written to `diag`.
     template <class Token = default_token>
     auto async_execute(http_request request, time_point deadline, diagnostics& diag, Token&& token = {}) {
         return boost::asio::async_initiate<Token, void(error_code, exchange_result)>(
-            execute_init{this}, token, &diag, std::move(request), deadline);
+            execute_init{shared_from_this()}, token, &diag, std::move(request), deadline);
     }
 
     /// A connected connection for exclusive use, waiting up to pool_options::wait_timeout
@@ -245,11 +248,11 @@ public:
     template <class Token = default_token>
     auto async_acquire(time_point deadline, bool fresh, Token&& token = {}) {
         return boost::asio::async_initiate<Token, void(error_code, connection_lease)>(
-            acquire_init{this}, token, static_cast<diagnostics*>(nullptr), deadline, fresh);
+            acquire_init{shared_from_this()}, token, static_cast<diagnostics*>(nullptr), deadline, fresh);
     }
     template <class Token = default_token>
     auto async_acquire(time_point deadline, bool fresh, diagnostics& diag, Token&& token = {}) {
-        return boost::asio::async_initiate<Token, void(error_code, connection_lease)>(acquire_init{this}, token,
+        return boost::asio::async_initiate<Token, void(error_code, connection_lease)>(acquire_init{shared_from_this()}, token,
                                                                                        &diag, deadline, fresh);
     }
 
@@ -292,22 +295,22 @@ private:
                                                            pool_ptr const& pool, time_point const& deadline,
                                                            bool const& fresh);
 
+    // The initiations hold the pool itself: with a deferred token the operation starts
+    // later, when the caller's reference may be gone.
     struct execute_init {
-        connection_pool* self;
+        pool_ptr pool;
         template <class Handler>
         void operator()(Handler&& h, diagnostics* d, http_request request, time_point deadline) const {
-            detail::start_operation<exchange_result>(
-                self->ex_, std::forward<Handler>(h), d,
-                detail::bind_call(&execute_task, self->shared_from_this(), std::move(request), deadline));
+            detail::start_operation<exchange_result>(pool->ex_, std::forward<Handler>(h), d,
+                                                     detail::bind_call(&execute_task, pool, std::move(request), deadline));
         }
     };
     struct acquire_init {
-        connection_pool* self;
+        pool_ptr pool;
         template <class Handler>
         void operator()(Handler&& h, diagnostics* d, time_point deadline, bool fresh) const {
-            detail::start_operation<connection_lease>(
-                self->ex_, std::forward<Handler>(h), d,
-                detail::bind_call(&acquire_task, self->shared_from_this(), deadline, fresh));
+            detail::start_operation<connection_lease>(pool->ex_, std::forward<Handler>(h), d,
+                                                      detail::bind_call(&acquire_task, pool, deadline, fresh));
         }
     };
 

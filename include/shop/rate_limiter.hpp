@@ -78,7 +78,7 @@ public:
     /// partial and total cancellation (a cancelled waiter has taken no slot).
     template <class Token = default_token>
     auto async_acquire(request_priority priority, Token&& token = {}) {
-        return boost::asio::async_initiate<Token, void(error_code)>(acquire_init{this}, token,
+        return boost::asio::async_initiate<Token, void(error_code)>(acquire_init{shared_from_this()}, token,
                                                                     static_cast<diagnostics*>(nullptr), priority);
     }
 
@@ -148,8 +148,9 @@ private:
     };
     using waiter_ptr = std::shared_ptr<waiter>;
 
+    // Holds the limiter itself: with a deferred token the wait starts later.
     struct acquire_init {
-        rate_limiter* self;
+        std::shared_ptr<rate_limiter> self;
         template <class Handler>
         void operator()(Handler&& handler, diagnostics* diag, request_priority p) const {
             self->initiate(handler_type(std::forward<Handler>(handler)), diag, p);

@@ -20,6 +20,8 @@
 #include <boost/asio/prefer.hpp>
 
 #include <atomic>
+#include <exception>
+#include <new>
 #include <cstdint>
 #include <mutex>
 #include <tuple>
@@ -161,12 +163,47 @@ bound_call<Fn, std::decay_t<Args>...> bind_call(Fn fn, Args&&... args) {
     return {fn, std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...)};
 }
 
+/// What a root delivers once its frame is gone: the handler with its arguments, posted
+/// when the operation ended inside its initiating function, else dispatched to the
+/// handler's executor (called at once when the root runs there already).
+template <class Done, class Executor>
+struct delivery {
+    Done done;
+    Executor io_ex;
+    bool post;
+    void operator()() && {
+        if (post) boost::asio::post(io_ex, std::move(done));
+        else boost::asio::dispatch(io_ex, std::move(done));
+    }
+};
+
+/// Maps what a step threw (a throwing request_log callback, an allocation failure) to an
+/// error: nothing a step throws may leave an operation without its completion.
+inline error_code error_from_exception(std::exception_ptr e, diagnostics& diag) noexcept {
+    try {
+        std::rethrow_exception(e);
+    } catch (std::bad_alloc const&) {
+        return make_error_code(boost::system::errc::not_enough_memory);
+    } catch (std::exception const& x) {
+        try {
+            diag.message = x.what();
+        } catch (...) {
+        }
+    } catch (...) {
+    }
+    return errc::callback_failed;
+}
+
 /// The root of one operation. `body(ctx, result)` (`body(ctx)` for T = void) returns the
 /// task<error_code> that does the work and writes the result where the root keeps it, so a
 /// result is built once and moved only into the handler (non-template code, compiled once
 /// with SHOP_SEPARATE_COMPILATION). The root itself is a small template over the caller's
 /// handler, which it keeps as it is: its executor, slot and allocator are read without type
 /// erasure (an any_completion_executor would cost allocations on every call in Boost 1.81).
+///
+/// The caller's cancellation slot is cleared on the handler's executor, where the caller
+/// emits (never from a connection's strand on another thread while an emit runs), and the
+/// handler is called only after the root's frame is gone.
 template <class T, class Handler, class Body>
 detached run_operation(boost::asio::any_io_executor io_ex, Handler handler, diagnostics* caller_diag, Body body) {
     namespace net = boost::asio;
@@ -177,32 +214,46 @@ detached run_operation(boost::asio::any_io_executor io_ex, Handler handler, diag
     auto slot = net::get_associated_cancellation_slot(handler);
     if (slot.is_connected())
         slot.assign([&ctx](net::cancellation_type type) { ctx.cancel.request(type); });
-    auto work = net::prefer(net::get_associated_executor(handler, io_ex), net::execution::outstanding_work.tracked);
+    auto handler_ex = net::get_associated_executor(handler, io_ex);
+    auto work = net::prefer(handler_ex, net::execution::outstanding_work.tracked);
 
     std::conditional_t<std::is_void_v<T>, std::monostate, T> value{};
     error_code ec;
-    if constexpr (std::is_void_v<T>) {
-        auto work_task = body(ctx);
-        ec = co_await work_task;
-    } else {
-        auto work_task = body(ctx, value);
-        ec = co_await work_task;
+    std::exception_ptr thrown;
+    try {
+        if constexpr (std::is_void_v<T>) {
+            auto work_task = body(ctx);
+            ec = co_await work_task;
+        } else {
+            auto work_task = body(ctx, value);
+            ec = co_await work_task;
+        }
+    } catch (...) {
+        thrown = std::current_exception();
     }
+    if (thrown) ec = error_from_exception(std::move(thrown), ctx.diag);
 
-    if (slot.is_connected()) slot.clear();
     // Still inside the initiating function (or, harmlessly, inside a later one whose record
-    // sits at the same stack address): post.
-    bool const inline_forbidden = op_detail::initiating == my_initiation;
-    if constexpr (std::is_void_v<T>) {
-        auto done = net::append(std::move(handler), ec);
-        if (inline_forbidden) net::post(io_ex, std::move(done));
-        else net::dispatch(io_ex, std::move(done));
-    } else {
-        auto done = net::append(std::move(handler), ec, std::move(value));
-        if (inline_forbidden) net::post(io_ex, std::move(done));
-        else net::dispatch(io_ex, std::move(done));
+    // sits at the same stack address): post. Otherwise, when the caller can cancel, onto
+    // the handler's executor before the slot is cleared.
+    bool const post = op_detail::initiating == my_initiation;
+    if (!post && slot.is_connected()) {
+        auto hop = enter(handler_ex);
+        co_await hop;
     }
-    (void)work;
+    if (slot.is_connected()) slot.clear();
+    (void)work;  // released with the frame, before the handler runs
+    if constexpr (std::is_void_v<T>) {
+        delivery<decltype(net::append(std::move(handler), ec)), net::any_io_executor> last{
+            net::append(std::move(handler), ec), io_ex, post};
+        finish_after_resume<decltype(last)> finish{&last};
+        co_await finish;
+    } else {
+        delivery<decltype(net::append(std::move(handler), ec, std::move(value))), net::any_io_executor> last{
+            net::append(std::move(handler), ec, std::move(value)), io_ex, post};
+        finish_after_resume<decltype(last)> finish{&last};
+        co_await finish;
+    }
 }
 
 /// Starts an operation: runs it up to its first wait (or its end) on the calling thread.

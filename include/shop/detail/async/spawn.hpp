@@ -13,6 +13,7 @@
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
@@ -37,10 +38,16 @@ void spawn_run(Executor const& ex, Handler&& handler, diagnostics* diag,
                       slot, [h = std::move(h), work = std::move(work), io](std::exception_ptr e, outcome<R> r) mutable {
                           // Only an allocation failure escapes a run's body: it goes out of run().
                           if (e) std::rethrow_exception(e);
-                          net::get_associated_cancellation_slot(h).clear();
-                          // co_spawn never completes inside the initiating function: dispatch.
-                          net::dispatch(io, net::append(std::move(h), r.ec, std::move(r.value)));
-                          (void)work;
+                          // co_spawn never completes inside the initiating function: dispatch,
+                          // onto the handler's executor, where the caller emits; the slot is
+                          // cleared there, not on the run's strand.
+                          auto hex = net::get_associated_executor(h, io);
+                          net::dispatch(net::bind_executor(
+                              hex, [h = std::move(h), r = std::move(r), work = std::move(work)]() mutable {
+                                  net::get_associated_cancellation_slot(h).clear();
+                                  auto w = std::move(work);  // released once the handler returns
+                                  std::move(h)(r.ec, std::move(r.value));
+                              }));
                       }));
 }
 

@@ -119,8 +119,26 @@ inline task<void> task_detail::promise<void>::get_return_object() noexcept {
     return task<void>(std::coroutine_handle<promise<void>>::from_promise(*this));
 }
 
+namespace task_detail {
+/// A root's last step, left for whoever resumed the chain on this thread: the root moves
+/// its handler out, frees its frame, then calls the handler (an exception the handler
+/// throws then leaves run() with no frame left behind, as Asio's own operations do).
+struct after_resume {
+    void (*fn)(void*) = nullptr;
+    void* arg = nullptr;
+};
+inline thread_local after_resume pending_after_resume;
+
+/// Resumes `h` and then runs what its root left to do (see after_resume).
+inline void resume_chain(std::coroutine_handle<> h) {
+    h.resume();
+    if (auto next = std::exchange(pending_after_resume, {}); next.fn) next.fn(next.arg);
+}
+} // namespace task_detail
+
 /// A root coroutine: runs from start() to its end and frees itself. Whatever it owes a
-/// caller (a completion handler) it delivers itself before it ends.
+/// caller (a completion handler) it delivers itself, or leaves to be delivered once its
+/// frame is gone (finish_after_resume).
 class detached {
 public:
     struct promise_type : recycled_frame {
@@ -130,8 +148,8 @@ public:
         std::suspend_always initial_suspend() noexcept { return {}; }
         std::suspend_never final_suspend() noexcept { return {}; }
         void return_void() noexcept {}
-        // A root's body catches what it can report; anything else (out of memory while
-        // reporting) has nowhere to go but the thread running the executor.
+        // A root's body catches everything its steps throw; what is left (an allocation
+        // failure while reporting) has nowhere to go but the thread running the executor.
         void unhandled_exception() { throw; }
     };
 
@@ -141,11 +159,36 @@ public:
         if (h_) h_.destroy();  // never started
     }
     /// Runs the root until its first suspension (or its end).
-    void start() && { std::exchange(h_, {}).resume(); }
+    void start() && { task_detail::resume_chain(std::exchange(h_, {})); }
 
 private:
     explicit detached(std::coroutine_handle<promise_type> h) noexcept : h_(h) {}
     std::coroutine_handle<promise_type> h_;
+};
+
+/// The last step of a root: `co_await finish_after_resume<F>{&f}` suspends the root for
+/// good; as soon as the resumption in progress returns, `f` is moved out, the frame
+/// destroyed, and `f()` called.
+template <class F>
+struct finish_after_resume {
+    F* f;
+    std::coroutine_handle<> frame{};
+
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<> h) noexcept {
+        frame = h;
+        task_detail::pending_after_resume = {&run, this};
+    }
+    void await_resume() const noexcept {}
+
+private:
+    static void run(void* me) {
+        auto* self = static_cast<finish_after_resume*>(me);
+        auto frame = self->frame;
+        F last = std::move(*self->f);
+        frame.destroy();  // `self` lived in the frame
+        std::move(last)();
+    }
 };
 
 /// Awaits one Asio asynchronous operation from a task. `initiate(handler)` starts it; the
@@ -185,7 +228,7 @@ private:
         template <class... A>
         void operator()(A&&... a) {
             self->results_.emplace(std::forward<A>(a)...);
-            self->handle_.resume();
+            task_detail::resume_chain(self->handle_);
         }
     };
 

@@ -135,7 +135,12 @@ struct client_access {
         entry.request_id = ec ? std::string_view(diag.request_id) : (meta ? std::string_view(meta->request_id) : "");
         entry.ec = ec;
         entry.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started);
-        core.cfg.request_log(entry);
+        // A log that throws must not change what the call reports (a placed order stays
+        // placed): what it throws is dropped.
+        try {
+            core.cfg.request_log(entry);
+        } catch (...) {
+        }
     }
 
     /// A slot of the limiter; a cancellation withdraws the wait (no slot is taken).
@@ -526,6 +531,7 @@ SHOP_DECL client client::with(const call_options& options) const {
 }
 
 SHOP_DECL client::executor_type client::get_executor() const noexcept { return core_->ex; }
+SHOP_DECL client::executor_type client::executor_of(detail::client_core const& core) noexcept { return core.ex; }
 SHOP_DECL const std::shared_ptr<rate_limiter>& client::limiter() const noexcept { return core_->limiter; }
 SHOP_DECL const std::shared_ptr<connection_pool>& client::pool() const noexcept { return core_->pool; }
 SHOP_DECL const client_config& client::config() const noexcept { return core_->cfg; }

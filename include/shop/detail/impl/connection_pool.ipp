@@ -57,12 +57,16 @@ struct pool_wait {
 
     template <class Handler>
     void operator()(Handler&& h) const {
+        // Copied first: once the wait is started, the awaiting step (holding this object)
+        // may go on on another thread.
+        pool_waiter* const w = waiter;
+        cancel_point* const c = cancel;
         std::lock_guard lock(pool->mutex_);
-        waiter->timer.expires_at(bound);
-        waiter->timer.async_wait(std::forward<Handler>(h));
+        w->timer.expires_at(bound);
+        w->timer.async_wait(std::forward<Handler>(h));
         // Already decided (a release between enqueue and now, or a cancellation): the
         // timer is cancelled at once, under the same lock as every other wake.
-        if (waiter->resolved || cancel->requested()) waiter->timer.cancel();
+        if (w->resolved || c->requested()) w->timer.cancel();
     }
 
     static void interrupt(void* target, std::uint64_t) {

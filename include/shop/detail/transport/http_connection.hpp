@@ -611,17 +611,21 @@ private:
     using ssl_stream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
 
     // While a step waits on the socket, a cancellation closes it, on the strand, unless
-    // the connection has moved on to another step meanwhile.
+    // the step is over by then: a close posted just as the step ended finds the step
+    // counter moved on (the guard ends on the strand) and leaves alone a connection that
+    // may be back in the pool.
     struct interruptible {
-        interruptible(http_connection& c, cancel_point& cp) : cancel(cp) {
+        interruptible(http_connection& c, cancel_point& cp) : conn(c), cancel(cp) {
             ++c.step_;
             armed = cancel.arm(&http_connection::interrupt, &c, c.step_);
         }
         ~interruptible() {
             if (armed) cancel.disarm();
+            ++conn.step_;
         }
         interruptible(interruptible const&) = delete;
         interruptible& operator=(interruptible const&) = delete;
+        http_connection& conn;
         cancel_point& cancel;
         bool armed = false;
     };
@@ -673,10 +677,12 @@ private:
                 }
             } guard{cancel, cancel.arm(
                                 [](void* t, std::uint64_t) {
-                                    auto* s = static_cast<resolve_state*>(t);
+                                    // Under the cancel lock, so `st` is alive; the posted
+                                    // cancel keeps the state alive by itself.
+                                    auto s = *static_cast<std::shared_ptr<resolve_state>*>(t);
                                     boost::asio::post(s->timer.get_executor(), [s] { s->timer.cancel(); });
                                 },
-                                st.get())};
+                                &st)};
             if (guard.armed) {
                 auto op = io<void(error_code)>(strand_, [&](auto h) { st->timer.async_wait(std::move(h)); });
                 auto [wec] = co_await op;
