@@ -158,8 +158,9 @@ inline bool is_fatal_for_bulk(error_code const& ec) noexcept {
 
 /// Places many orders; see the top of this header.
 ///
-/// The client (with its pool and limiter) must outlive every run. One run at a time per
-/// placer.
+/// The client (with its pool and limiter) must outlive every run, and the placer must be
+/// alive when a run starts (with a deferred token, when it is launched), as for Asio's I/O
+/// objects. One run at a time per placer.
 ///
 /// Cancellation of async_place/async_resume: terminal (the token's cancellation slot). New
 /// sends stop, creates in flight are cancelled (those that may have reached the server end

@@ -89,8 +89,10 @@ struct poll_stats {
 
 /// Polls many orders' statuses until terminal, pipelined over a few pooled connections.
 ///
-/// The client (and its pool and limiter) must outlive every run. One run at a time per
-/// poller object (stop_watching and stats refer to the latest run).
+/// The client (and its pool and limiter) must outlive every run, and the poller must be
+/// alive when a run starts (with a deferred token, when it is launched), as for Asio's I/O
+/// objects. One run at a time per poller object (stop_watching and stats refer to the
+/// latest run).
 ///
 /// Cancellation of async_poll: terminal (the token's cancellation slot). All workers stop
 /// promptly, connections with requests on the wire are closed (never returned to the pool
