@@ -88,14 +88,19 @@ struct client_access {
     // ------------------------------------------------------------ the status request
     // (shared with the pipelined status poller)
 
-    static error_code status_request(client const& c, std::string_view trans_id, http_request& out, diagnostics& diag) {
+    /// The request order_status(trans_id) sends, the one the poller pipelines too.
+    static error_code status_request(client_core const& core, std::string_view trans_id, http_request& out,
+                                     diagnostics& diag) {
         if (trans_id.empty() || trans_id.size() > 50)
             return invalid(diag, ep_orders_status, "trans_id must have 1 to 50 characters");
         std::string target;
         std::array<query_param, 1> const one{{{"trans_id", trans_id}}};
-        if (auto ec = make_target(*c.core_, ep_orders_status, std::span<query_param const>(one), target, diag)) return ec;
-        out = make_request(*c.core_, http_method::get, std::move(target), {});
+        if (auto ec = make_target(core, ep_orders_status, std::span<query_param const>(one), target, diag)) return ec;
+        out = make_request(core, http_method::get, std::move(target), {});
         return {};
+    }
+    static error_code status_request(client const& c, std::string_view trans_id, http_request& out, diagnostics& diag) {
+        return status_request(*c.core_, trans_id, out, diag);
     }
 
     static error_code read_status(client const& c, http_response const& response, order_status_result& out,
@@ -225,9 +230,7 @@ struct client_access {
             if (st.ec) {
                 ec = st.ec;
                 std::string message = std::move(ctx.diag.message);
-                ctx.diag = diagnostics{};
-                ctx.diag.endpoint.assign(endpoint.data(), endpoint.size());
-                ctx.diag.message = message.empty() ? ec.message() : std::move(message);
+                fail(ec, message.empty() ? ec.message() : std::move(message));
                 // A create that may have reached the server (cancelled or not): nobody can
                 // say whether it was placed.
                 if (!req.idempotent && st.maybe_sent) {
@@ -318,11 +321,9 @@ struct client_access {
 
     static task<error_code> status(op_context& ctx, order_status_result& out, core_ptr const& core,
                                    std::string const& trans_id) {
-        if (trans_id.empty() || trans_id.size() > 50)
-            co_return invalid(ctx.diag, ep_orders_status, "trans_id must have 1 to 50 characters");
-        std::array<query_param, 1> const one{{{"trans_id", trans_id}}};
-        std::span<query_param const> const params(one);
-        co_return co_await get(ctx, out, core, ep_orders_status, params);
+        http_request req;
+        if (auto ec = status_request(*core, trans_id, req, ctx.diag)) co_return ec;
+        co_return co_await perform(ctx, out, core, ep_orders_status, req);
     }
 
     static task<error_code> status_by_id(op_context& ctx, order_status_result& out, core_ptr const& core,
