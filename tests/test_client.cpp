@@ -276,6 +276,54 @@ TEST_CASE("client: list filters survive the deployed server's HTTP 500") {
     CHECK(today.size() == 2);
 }
 
+TEST_CASE("client: walks end at the last page, and stop when pages repeat") {
+    SECTION("an honest listing: every order once, across pages") {
+        running_sim sim;
+        asio::io_context io;
+        shop::client c(io.get_executor(), config_for(sim->base_url()));
+        for (int i = 0; i < 3; ++i) {
+            shop::create_order_request req;
+            for (int k = 0; k < 20; ++k) req.items.push_back({.plan_id = 900});
+            run(io, c.create_order(req));
+        }
+        auto before = sim->state().stats().requests[static_cast<std::size_t>(shop::testing::endpoint::orders_list)];
+        auto all = run(io, c.all_orders({.limit = 25}));
+        CHECK(all.size() == 60);
+        auto pages = sim->state().stats().requests[static_cast<std::size_t>(shop::testing::endpoint::orders_list)] - before;
+        CHECK(pages == 3);  // 25 + 25 + 10: the third says it is the last
+    }
+    SECTION("a server whose pages repeat with has_more set: two stale pages end the walk") {
+        auto o = simtest::test_options();
+        o.quirk_list_pages_repeat = true;
+        running_sim sim(o);
+        asio::io_context io;
+        shop::client c(io.get_executor(), config_for(sim->base_url()));
+        shop::create_order_request req;
+        for (int k = 0; k < 5; ++k) req.items.push_back({.plan_id = 900});
+        run(io, c.create_order(req));
+        auto const list_requests = [&] {
+            return sim->state().stats().requests[static_cast<std::size_t>(shop::testing::endpoint::orders_list)];
+        };
+        auto before = list_requests();
+        shop::diagnostics diag;
+        std::optional<std::tuple<shop::error_code, std::vector<shop::order_info>>> got;
+        c.all_orders({}, diag, [&](shop::error_code ec, std::vector<shop::order_info> v) { got.emplace(ec, std::move(v)); });
+        REQUIRE(testtime::run_until(io, [&] { return got.has_value(); }));
+        CHECK(std::get<0>(*got) == errc::bad_response);
+        CHECK(std::get<1>(*got).size() == 5);  // what was read is kept
+        CHECK(diag.endpoint == "orders/list");
+        CHECK(diag.message.find("brought nothing new") != std::string::npos);
+        CHECK(list_requests() - before == 3);  // page 1, then two stale pages
+
+        std::optional<std::tuple<shop::error_code, std::vector<shop::product>>> products;
+        c.all_products({}, diag, [&](shop::error_code ec, std::vector<shop::product> v) { products.emplace(ec, std::move(v)); });
+        REQUIRE(testtime::run_until(io, [&] { return products.has_value(); }));
+        CHECK(std::get<0>(*products) == errc::bad_response);
+        CHECK_FALSE(std::get<1>(*products).empty());
+        CHECK(diag.endpoint == "products/list");
+    }
+}
+
 TEST_CASE("client: completion tokens other than use_awaitable") {
     running_sim sim;
     asio::io_context io;
@@ -652,6 +700,29 @@ TEST_CASE("limiter: a client set higher than the server recovers through the coo
     auto refused = sim->state().stats().rate_limited;
     CHECK(refused > 0);   // the server did say no…
     CHECK(refused <= 40); // …once, for one burst: the limiter then halved its rate
+}
+
+TEST_CASE("limiter: a wait for a slot ends at the call's own bound (retry.max_total)") {
+    running_sim sim;
+    asio::io_context io;
+    auto cfg = config_for(sim->base_url());
+    cfg.limiter.requests_per_window = 1;  // the second call waits a minute for its slot…
+    cfg.limiter.window = 60s;
+    cfg.retry.max_total = 1s;             // …unless its own bound ends the wait first
+    shop::client c(io.get_executor(), cfg);
+    run(io, c.balance());
+    auto const t0 = testtime::steady::now();
+    auto e = failure(io, c.balance());
+    CHECK(e.code == errc::timeout);
+    CHECK(e.diag.message.find("rate limiter") != std::string::npos);
+    CHECK(testtime::ms_since(t0) >= 900);
+    CHECK(testtime::ms_since(t0) < 1000 + testtime::slack.count());
+    // The limiter's own bound (max_wait) still reads as a local refusal.
+    cfg.retry.max_total = 0ms;
+    cfg.limiter.max_wait = 500ms;
+    shop::client d(io.get_executor(), cfg);
+    run(io, d.balance());
+    CHECK(failure(io, d.balance()).code == errc::rate_limited_locally);
 }
 
 TEST_CASE("limiter: sync_limits adopts the server's numbers") {

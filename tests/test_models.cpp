@@ -235,30 +235,65 @@ TEST_CASE("envelope: every kind of broken answer gets a clear error") {
 }
 
 TEST_CASE("typed results round-trip through JSON with the API's field names") {
+    auto wrap = [](std::string const& data) { return R"({"success":true,"data":)" + data + "}"; };
     auto original = read_data("seed_status.json");
     auto r = parse_ok<order_status_result>(original);
-    auto j = to_json(r);
+    auto text = to_json(r);
+    auto j = boost::json::parse(text);
     CHECK(j.at("order").at("fields_data").is_array());
     CHECK(j.at("order").at("total_price").as_int64() == 1600000);
     CHECK(j.at("delivery").at("items").as_array().size() == 2);
-    auto again = parse_ok<order_status_result>(
-        boost::json::serialize(boost::json::object{{"success", true}, {"data", j}}));
+    auto again = parse_ok<order_status_result>(wrap(text));
     CHECK(again.order.trans_id == r.order.trans_id);
     CHECK(again.order.final_amount == r.order.final_amount);
     CHECK(again.delivery.items == r.delivery.items);
 
     auto p = parse_ok<product_list_result>(read_data("seed_products.json"));
-    auto pj = to_json(p);
-    auto p2 = parse_ok<product_list_result>(boost::json::serialize(boost::json::object{{"success", true}, {"data", pj}}));
+    auto p2 = parse_ok<product_list_result>(wrap(to_json(p)));
     CHECK(p2.products[0].plans[1].fields[0].key == "email");
     CHECK(p2.products[0].max_price == money::from_vnd(1650000));
 
     auto c = parse_ok<create_order_result>(read_data("seed_create.json"));
-    auto cj = to_json(c);
+    auto cj = boost::json::parse(to_json(c));
     CHECK(cj.at("orders").as_array()[0].at("unit_price").as_string() == "0.00");
     CHECK(cj.at("summary").at("new_balance").as_int64() == 400000);
-    money half = *money::parse("12.5");
-    CHECK(detail::money_json(half).as_double() == 12.5);
+}
+
+TEST_CASE("money is written back exactly as the server writes it, never in exponent form") {
+    // Plan 901's price in the demo catalog: an order of it answered with these amounts.
+    create_order_result r;
+    created_order o;
+    o.trans_id = "PO1";
+    o.unit_price = *money::parse("30001.5");
+    o.total = o.final_amount = *money::parse("30001.5");
+    r.orders.push_back(o);
+    r.summary.orders_count = 1;
+    r.summary.original_total = r.summary.total_amount = *money::parse("30001.5");
+    r.summary.new_balance = *money::parse("499969998.5");
+    auto const text = to_json(r);
+    CHECK(text.find(R"("total":30001.5,)") != std::string::npos);
+    CHECK(text.find(R"("new_balance":499969998.5})") != std::string::npos);
+    CHECK(text.find(R"("unit_price":"30001.50")") != std::string::npos);
+    bool exponent = false;  // a digit followed by e or E
+    for (std::size_t i = 0; i + 1 < text.size(); ++i)
+        exponent |= text[i] >= '0' && text[i] <= '9' && (text[i + 1] == 'e' || text[i + 1] == 'E');
+    CHECK_FALSE(exponent);
+
+    std::string out;
+    json_writer w(out);
+    w.begin_array()
+        .amount(money::from_hundredths(-1250))
+        .amount(money::from_hundredths(5))
+        .amount(money::from_hundredths(10))
+        .amount(money::from_hundredths(INT64_MIN))
+        .amount(money::from_vnd(90000000000000))
+        .end_array();
+    CHECK(out == "[-12.5,0.05,0.1,-92233720368547758.08,90000000000000]");
+    // Beyond a double's exact range (2^53 hundredths) the digits are still the money's own.
+    auto big = *money::parse("9007199254740993.01");
+    std::string big_text;
+    json_writer(big_text).amount(big);
+    CHECK(big_text == "9007199254740993.01");
 }
 
 TEST_CASE("answers are read in a per-thread arena: typed results own their strings") {

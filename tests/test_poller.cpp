@@ -162,6 +162,36 @@ TEST_CASE("poller: every order reaches a terminal status, updates delivered, inp
     WARN("poller: " << ids.size() << " orders, " << s.requests_written << " requests in " << r.elapsed.count() << " ms");
 }
 
+TEST_CASE("poller: one look at many orders (until_terminal off) reads each once, pipelined") {
+    auto o = simtest::test_options();
+    o.processing_after = 0ms;  // pending until the test says otherwise
+    o.completed_after = 0ms;
+    running_sim sim(o);
+    asio::io_context io;
+    shop::client c(io.get_executor(), config_for(sim->base_url()));
+    auto ids = place(io, c, 100, 904);  // manual plan: pending, never terminal by itself
+    ids.push_back("NOSUCHORDER");
+    shop::status_poller poller(c, {.connections = 2, .pipeline_depth = 16, .intervals = {100ms, 1.5, 400ms},
+                                   .until_terminal = false, .deadline = 20s});
+    auto before = status_count(sim);
+    auto r = poll(io, poller, ids);
+    auto s = poller.stats();
+    REQUIRE(r.results.size() == ids.size());
+    for (std::size_t i = 0; i + 1 < ids.size(); ++i) {
+        auto const& x = r.results[i];
+        INFO(x.trans_id << " " << x.ec.message());
+        CHECK_FALSE(x.ec);
+        CHECK_FALSE(x.terminal);  // pending, and reported as such
+        CHECK(x.polls == 1);
+        REQUIRE(x.last);
+        CHECK(x.last->order.status == shop::order_status::kind::pending);
+    }
+    CHECK(r.results.back().ec == errc::order_not_found);
+    CHECK(s.requests_written == ids.size());  // one request per order, none repeated
+    CHECK(s.max_in_flight > 1);                // and pipelined
+    check_counts(sim, before, r, s);
+}
+
 TEST_CASE("poller: pipelining trouble re-queues, falls back to depth 1, counts nothing twice") {
     SECTION("no-pipelining: the server closes when a second request waits") {
         running_sim sim;

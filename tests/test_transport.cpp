@@ -62,7 +62,7 @@ class test_server {
 public:
     struct options {
         bool tls = false;
-        std::string cert = "server";  // or "untrusted"
+        std::string cert = "server";  // or "untrusted", "expired"
         std::string bind = "127.0.0.1";
         std::chrono::milliseconds close_idle_after{0};  // 0: keep idle connections 30 s
         std::chrono::seconds lifetime{60};
@@ -641,6 +641,12 @@ TEST_CASE("a bad request is refused before it is sent and leaves the connection 
     CHECK_FALSE(r.ec);
     CHECK(server.log().size() == 1);
     CHECK(server.connections() == 1);
+    // The pool's own User-Agent goes into every request: checked once, when the pool is made.
+    shop::pool_options split;
+    split.user_agent = "agent/1\r\nX-Evil: 1";
+    CHECK_THROWS_AS(shop::connection_pool::create(ioc.get_executor(), server.base_url(), {}, split), shop::error);
+    split.user_agent = std::string("agent\0/1", 8);
+    CHECK_THROWS_AS(shop::connection_pool::create(ioc.get_executor(), server.base_url(), {}, split), shop::error);
 }
 
 TEST_CASE("TLS with a trusted CA is accepted, by IP literal and by host name", "[transport][tls]") {
@@ -680,6 +686,16 @@ TEST_CASE("TLS verification failures are reported as such", "[transport][tls]") 
         CHECK_FALSE(r.maybe_sent);
         CHECK(server.log().empty());
         CHECK(pool->stats().open == 0);
+    }
+    SECTION("expired certificate of the trusted CA") {
+        test_server server({.tls = true, .cert = "expired"});
+        auto pool = shop::connection_pool::create(ioc.get_executor(), server.base_url(), trust_test_ca());
+        auto r = run(ioc, execute(pool, get("/api/v1/account/balance"), in(10s)));
+        INFO(r.detail);
+        CHECK(r.ec == errc::tls_verification_failed);
+        CHECK(r.detail.find("expired") != std::string::npos);
+        CHECK_FALSE(r.maybe_sent);
+        CHECK(server.log().empty());
     }
     SECTION("certificate for another name") {
         test_server server({.tls = true, .bind = "127.0.0.2"});

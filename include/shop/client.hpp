@@ -111,7 +111,10 @@ public:
     }
 
     /// Every order across all pages (newest first), de-duplicated by id: the listing is
-    /// newest-first with offset paging, so pages shift while orders arrive.
+    /// newest-first with offset paging, so pages shift while orders arrive. The walk ends
+    /// at the page that says it is the last (has_more false, or total_pages reached). It
+    /// ends early with errc::bad_response when two pages in a row bring nothing new although
+    /// has_more is set, or after 10,000 pages: the result then holds every order read.
     template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, std::vector<order_info>)) Token = default_token>
     auto all_orders(order_list_query query = {}, Token&& token = {}) const {
         return launch<std::vector<order_info>>(&client::all_orders_task, nullptr, token, std::move(query));
@@ -131,7 +134,7 @@ public:
         return launch<product_list_result>(&client::list_products_task, &diag, token, std::move(query));
     }
 
-    /// Every product across all pages, de-duplicated by id.
+    /// Every product across all pages, de-duplicated by id; ends as all_orders does.
     template <BOOST_ASIO_COMPLETION_TOKEN_FOR(void(error_code, std::vector<product>)) Token = default_token>
     auto all_products(product_list_query query = {}, Token&& token = {}) const {
         return launch<std::vector<product>>(&client::all_products_task, nullptr, token, std::move(query));

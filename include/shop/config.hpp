@@ -161,6 +161,11 @@ struct poll_options {
     std::size_t pipeline_depth = 16;
     /// Re-poll interval of a pending order: first 1 s, then ×1.5, at most 30 s.
     poll_intervals intervals{};
+    /// Poll each order until it is terminal (default). False: one look at each order, its
+    /// first answer ends it (a status read pipelined over many orders); what the poller
+    /// retries (5xx pages, broken bodies, the server's rate limit) is still retried until
+    /// the deadline.
+    bool until_terminal = true;
     /// Bound on the whole run (default 10 min): orders not terminal by then end with
     /// terminal == false and errc::timeout.
     std::chrono::milliseconds deadline = std::chrono::minutes(10);

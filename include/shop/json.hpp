@@ -1,213 +1,295 @@
-// The typed models written back as JSON with the API's own field names (for tools that
-// print results, logs and journals). Money is written as the server prints it.
+// The typed models written back as JSON text with the API's own field names (for tools that
+// print results, logs and reports). Money is written as the server prints it (45000,
+// 30001.5), exactly, by the writer the simulator answers with (detail/protocol/json_write.hpp).
+//
+//   std::string text = shop::to_json(result);          // one value
+//   shop::json_writer w(out); w.begin_array();          // or composed into a larger document
+//   for (auto const& r : results) shop::write_json(w, r);
+//   w.end_array();
 #pragma once
 
+#include <shop/detail/protocol/json_write.hpp>
 #include <shop/models.hpp>
 
-#include <boost/json/value.hpp>
+#include <string>
 
 namespace shop {
 
+using json_writer = detail::json_writer;
+
 namespace detail {
-inline boost::json::value money_json(money m) {
-    if (m.is_integral()) return m.vnd();
-    return m.to_double();
+inline void write_fields(json_writer& w, const field_list& f) {
+    if (f.empty()) {  // as the server sends an empty fields_data
+        w.begin_array().end_array();
+        return;
+    }
+    w.begin_object();
+    for (auto const& [k, v] : f) w.key(k).str(v);
+    w.end_object();
 }
-inline boost::json::value opt_json(const std::optional<std::string>& s) {
-    return s ? boost::json::value(*s) : boost::json::value(nullptr);
+inline void write_pagination(json_writer& w, const pagination& p) {
+    w.key("pagination").begin_object();
+    w.key("current_page").num(p.current_page);
+    w.key("per_page").num(p.per_page);
+    w.key("total").num(p.total);
+    w.key("total_pages").num(p.total_pages);
+    w.key("has_more").boolean(p.has_more);
+    w.end_object();
 }
-inline boost::json::value fields_json(const field_list& f) {
-    if (f.empty()) return boost::json::array{}; // as the server sends an empty fields_data
-    boost::json::object o;
-    for (auto const& [k, v] : f) o[k] = v;
-    return o;
-}
-inline boost::json::object pagination_json(const pagination& p) {
-    return {{"current_page", p.current_page}, {"per_page", p.per_page}, {"total", p.total},
-            {"total_pages", p.total_pages}, {"has_more", p.has_more}};
-}
-inline boost::json::object user_json(const user_info& u) {
-    boost::json::object o{{"id", u.id}, {"username", u.username}, {"email", u.email}};
-    if (!u.phone.empty()) o["phone"] = u.phone;
-    return o;
+inline void write_user(json_writer& w, const user_info& u) {
+    w.key("id").num(u.id);
+    w.key("username").str(u.username);
+    w.key("email").str(u.email);
+    if (!u.phone.empty()) w.key("phone").str(u.phone);
 }
 } // namespace detail
 
-inline boost::json::value to_json(const created_order& c) {
-    return {{"order_id", c.order_id},     {"trans_id", c.trans_id},
-            {"product_id", c.product_id}, {"product_name", c.product_name},
-            {"plan_id", c.plan_id},       {"plan_name", c.plan_name},
-            {"quantity", c.quantity},     {"unit_price", c.unit_price.to_fixed2()},
-            {"total", detail::money_json(c.total)}, {"discount", detail::money_json(c.discount)},
-            {"final_amount", detail::money_json(c.final_amount)}, {"status", c.status.raw}};
+inline void write_json(json_writer& w, const created_order& c) {
+    w.begin_object();
+    w.key("order_id").num(c.order_id);
+    w.key("trans_id").str(c.trans_id);
+    w.key("product_id").num(c.product_id);
+    w.key("product_name").str(c.product_name);
+    w.key("plan_id").num(c.plan_id);
+    w.key("plan_name").str(c.plan_name);
+    w.key("quantity").num(c.quantity);
+    w.key("unit_price").fixed2(c.unit_price);
+    w.key("total").amount(c.total);
+    w.key("discount").amount(c.discount);
+    w.key("final_amount").amount(c.final_amount);
+    w.key("status").str(c.status.raw);
+    w.end_object();
 }
 
-inline boost::json::value to_json(const create_order_result& r) {
-    boost::json::array orders;
-    for (auto const& o : r.orders) orders.push_back(to_json(o));
-    boost::json::object out{
-        {"orders", std::move(orders)},
-        {"summary",
-         {{"orders_count", r.summary.orders_count},
-          {"original_total", detail::money_json(r.summary.original_total)},
-          {"discount_amount", detail::money_json(r.summary.discount_amount)},
-          {"coupon_code", r.summary.coupon_code},
-          {"total_amount", detail::money_json(r.summary.total_amount)},
-          {"new_balance", detail::money_json(r.summary.new_balance)}}}};
+inline void write_json(json_writer& w, const create_order_result& r) {
+    w.begin_object();
+    w.key("orders").begin_array();
+    for (auto const& o : r.orders) write_json(w, o);
+    w.end_array();
+    w.key("summary").begin_object();
+    w.key("orders_count").num(r.summary.orders_count);
+    w.key("original_total").amount(r.summary.original_total);
+    w.key("discount_amount").amount(r.summary.discount_amount);
+    w.key("coupon_code").str(r.summary.coupon_code);
+    w.key("total_amount").amount(r.summary.total_amount);
+    w.key("new_balance").amount(r.summary.new_balance);
+    w.end_object();
     if (!r.warnings.empty()) {
-        boost::json::array w;
-        for (auto const& x : r.warnings) w.push_back({{"code", x.code}, {"message", x.message}});
-        out["warnings"] = std::move(w);
+        w.key("warnings").begin_array();
+        for (auto const& x : r.warnings) w.begin_object().key("code").str(x.code).key("message").str(x.message).end_object();
+        w.end_array();
     }
-    return out;
+    w.end_object();
 }
 
-inline boost::json::value to_json(const order_info& o) {
-    boost::json::object j{{"id", o.id}, {"trans_id", o.trans_id}, {"user_id", o.user_id}};
-    j["product"] = o.product ? boost::json::value{{"id", o.product->id}, {"name", o.product->name},
-                                                  {"slug", o.product->slug}, {"image", o.product->image}}
-                             : boost::json::value(nullptr);
-    if (o.plan) {
-        boost::json::object p{{"id", o.plan->id}, {"name", o.plan->name}};
-        if (o.plan->is_instant) p["is_instant"] = *o.plan->is_instant;
-        j["plan"] = std::move(p);
+inline void write_json(json_writer& w, const order_info& o) {
+    w.begin_object();
+    w.key("id").num(o.id);
+    w.key("trans_id").str(o.trans_id);
+    w.key("user_id").num(o.user_id);
+    w.key("product");
+    if (o.product) {
+        w.begin_object();
+        w.key("id").num(o.product->id);
+        w.key("name").str(o.product->name);
+        w.key("slug").str(o.product->slug);
+        w.key("image").str(o.product->image);
+        w.end_object();
     } else {
-        j["plan"] = nullptr;
+        w.null();
     }
-    j["quantity"] = o.quantity;
-    j["total_price"] = detail::money_json(o.total_price);
-    j["sale_price"] = detail::money_json(o.sale_price);
-    j["discount_amount"] = detail::money_json(o.discount_amount);
-    j["coupon_code"] = detail::opt_json(o.coupon_code);
-    j["final_amount"] = detail::money_json(o.final_amount);
-    j["fields_data"] = detail::fields_json(o.fields_data);
-    j["status"] = o.status.raw;
-    j["payment_status"] = o.payment_status;
-    j["order_source"] = o.order_source;
-    j["created_at"] = detail::opt_json(o.created_at);
-    j["updated_at"] = detail::opt_json(o.updated_at);
-    return j;
+    w.key("plan");
+    if (o.plan) {
+        w.begin_object();
+        w.key("id").num(o.plan->id);
+        w.key("name").str(o.plan->name);
+        if (o.plan->is_instant) w.key("is_instant").boolean(*o.plan->is_instant);
+        w.end_object();
+    } else {
+        w.null();
+    }
+    w.key("quantity").num(o.quantity);
+    w.key("total_price").amount(o.total_price);
+    w.key("sale_price").amount(o.sale_price);
+    w.key("discount_amount").amount(o.discount_amount);
+    w.key("coupon_code").opt_str(o.coupon_code);
+    w.key("final_amount").amount(o.final_amount);
+    w.key("fields_data");
+    detail::write_fields(w, o.fields_data);
+    w.key("status").str(o.status.raw);
+    w.key("payment_status").str(o.payment_status);
+    w.key("order_source").str(o.order_source);
+    w.key("created_at").opt_str(o.created_at);
+    w.key("updated_at").opt_str(o.updated_at);
+    w.end_object();
 }
 
-inline boost::json::value to_json(const order_status_result& r) {
-    boost::json::array items;
-    for (auto const& i : r.delivery.items) items.push_back(boost::json::string(i));
-    return {{"order", to_json(r.order)},
-            {"delivery",
-             {{"items", std::move(items)},
-              {"delivered_count", r.delivery.delivered_count},
-              {"expected_count", r.delivery.expected_count}}}};
+inline void write_json(json_writer& w, const order_status_result& r) {
+    w.begin_object();
+    w.key("order");
+    write_json(w, r.order);
+    w.key("delivery").begin_object();
+    w.key("items").begin_array();
+    for (auto const& i : r.delivery.items) w.str(i);
+    w.end_array();
+    w.key("delivered_count").num(r.delivery.delivered_count);
+    w.key("expected_count").num(r.delivery.expected_count);
+    w.end_object();
+    w.end_object();
 }
 
-inline boost::json::value to_json(const order_list_result& r) {
-    boost::json::array orders;
-    for (auto const& o : r.orders) orders.push_back(to_json(o));
-    return {{"orders", std::move(orders)}, {"pagination", detail::pagination_json(r.page)}};
+inline void write_json(json_writer& w, const order_list_result& r) {
+    w.begin_object();
+    w.key("orders").begin_array();
+    for (auto const& o : r.orders) write_json(w, o);
+    w.end_array();
+    detail::write_pagination(w, r.page);
+    w.end_object();
 }
 
-inline boost::json::value to_json(const plan& p) {
-    boost::json::array fields;
+inline void write_json(json_writer& w, const plan& p) {
+    w.begin_object();
+    w.key("id").num(p.id);
+    w.key("name").str(p.name);
+    w.key("price").amount(p.price);
+    w.key("sale_price").amount(p.sale_price);
+    w.key("final_price").amount(p.final_price);
+    w.key("is_instant").boolean(p.is_instant);
+    w.key("duration_type").str(p.duration.type);
+    w.key("duration_value");
+    if (p.duration.value) w.num(*p.duration.value);
+    else w.null();
+    w.key("stock_count").num(p.stock_count);
+    w.key("in_stock").boolean(p.in_stock);
+    w.key("description").str(p.description);
+    w.key("fields").begin_array();
     for (auto const& f : p.fields)
-        fields.push_back({{"key", f.key}, {"label", f.label}, {"type", f.type}, {"required", f.required}});
-    return {{"id", p.id},
-            {"name", p.name},
-            {"price", detail::money_json(p.price)},
-            {"sale_price", detail::money_json(p.sale_price)},
-            {"final_price", detail::money_json(p.final_price)},
-            {"is_instant", p.is_instant},
-            {"duration_type", p.duration.type},
-            {"duration_value", p.duration.value ? boost::json::value(*p.duration.value) : boost::json::value(nullptr)},
-            {"stock_count", p.stock_count},
-            {"in_stock", p.in_stock},
-            {"description", p.description},
-            {"fields", std::move(fields)}};
+        w.begin_object()
+            .key("key").str(f.key)
+            .key("label").str(f.label)
+            .key("type").str(f.type)
+            .key("required").boolean(f.required)
+            .end_object();
+    w.end_array();
+    w.end_object();
 }
 
-inline boost::json::value to_json(const category_ref& c) {
-    return {{"id", c.id}, {"name", c.name}, {"slug", c.slug}, {"image", c.image}};
+inline void write_json(json_writer& w, const category_ref& c) {
+    w.begin_object().key("id").num(c.id).key("name").str(c.name).key("slug").str(c.slug).key("image").str(c.image).end_object();
 }
 
-inline boost::json::value to_json(const product& p) {
-    boost::json::array cats, plans;
-    for (auto const& c : p.categories) cats.push_back(to_json(c));
-    for (auto const& pl : p.plans) plans.push_back(to_json(pl));
-    return {{"id", p.id},
-            {"name", p.name},
-            {"slug", p.slug},
-            {"image", p.image},
-            {"description", p.description},
-            {"category", p.category ? to_json(*p.category) : boost::json::value(nullptr)},
-            {"categories", std::move(cats)},
-            {"min_price", detail::money_json(p.min_price)},
-            {"max_price", detail::money_json(p.max_price)},
-            {"sold", p.sold},
-            {"rating", p.rating},
-            {"plans", std::move(plans)}};
+inline void write_json(json_writer& w, const product& p) {
+    w.begin_object();
+    w.key("id").num(p.id);
+    w.key("name").str(p.name);
+    w.key("slug").str(p.slug);
+    w.key("image").str(p.image);
+    w.key("description").str(p.description);
+    w.key("category");
+    if (p.category) write_json(w, *p.category);
+    else w.null();
+    w.key("categories").begin_array();
+    for (auto const& c : p.categories) write_json(w, c);
+    w.end_array();
+    w.key("min_price").amount(p.min_price);
+    w.key("max_price").amount(p.max_price);
+    w.key("sold").num(p.sold);
+    w.key("rating").dbl(p.rating);
+    w.key("plans").begin_array();
+    for (auto const& pl : p.plans) write_json(w, pl);
+    w.end_array();
+    w.end_object();
 }
 
-inline boost::json::value to_json(const product_list_result& r) {
-    boost::json::array products;
-    for (auto const& p : r.products) products.push_back(to_json(p));
-    return {{"products", std::move(products)}, {"pagination", detail::pagination_json(r.page)}};
+inline void write_json(json_writer& w, const product_list_result& r) {
+    w.begin_object();
+    w.key("products").begin_array();
+    for (auto const& p : r.products) write_json(w, p);
+    w.end_array();
+    detail::write_pagination(w, r.page);
+    w.end_object();
 }
 
-inline boost::json::value to_json(const category& c) {
-    boost::json::object j{{"id", c.id},
-                          {"name", c.name},
-                          {"slug", c.slug},
-                          {"description", c.description},
-                          {"image", c.image},
-                          {"parent_id", c.parent_id},
-                          {"sort_order", c.sort_order}};
-    if (c.product_count) j["product_count"] = *c.product_count;
+inline void write_json(json_writer& w, const category& c) {
+    w.begin_object();
+    w.key("id").num(c.id);
+    w.key("name").str(c.name);
+    w.key("slug").str(c.slug);
+    w.key("description").str(c.description);
+    w.key("image").str(c.image);
+    w.key("parent_id").num(c.parent_id);
+    w.key("sort_order").num(c.sort_order);
+    if (c.product_count) w.key("product_count").num(*c.product_count);
     if (!c.children.empty()) {
-        boost::json::array kids;
-        for (auto const& k : c.children) kids.push_back(to_json(k));
-        j["children"] = std::move(kids);
+        w.key("children").begin_array();
+        for (auto const& k : c.children) write_json(w, k);
+        w.end_array();
     }
-    return j;
+    w.end_object();
 }
 
-inline boost::json::value to_json(const category_list_result& r) {
-    boost::json::array cats;
-    for (auto const& c : r.categories) cats.push_back(to_json(c));
-    return {{"categories", std::move(cats)}, {"total", r.total}};
+inline void write_json(json_writer& w, const category_list_result& r) {
+    w.begin_object();
+    w.key("categories").begin_array();
+    for (auto const& c : r.categories) write_json(w, c);
+    w.end_array();
+    w.key("total").num(r.total);
+    w.end_object();
 }
 
-inline boost::json::value to_json(const balance_result& r) {
-    return {{"user", detail::user_json(r.user)},
-            {"balance",
-             {{"current", detail::money_json(r.balance.current)},
-              {"total_deposited", detail::money_json(r.balance.total_deposited)},
-              {"currency", r.balance.currency},
-              {"formatted", r.balance.formatted}}}};
+inline void write_json(json_writer& w, const balance_result& r) {
+    w.begin_object();
+    w.key("user").begin_object();
+    detail::write_user(w, r.user);
+    w.end_object();
+    w.key("balance").begin_object();
+    w.key("current").amount(r.balance.current);
+    w.key("total_deposited").amount(r.balance.total_deposited);
+    w.key("currency").str(r.balance.currency);
+    w.key("formatted").str(r.balance.formatted);
+    w.end_object();
+    w.end_object();
 }
 
-inline boost::json::value to_json(const account_info_result& r) {
-    auto user = detail::user_json(r.user);
-    user["balance"] = detail::money_json(r.user.balance);
-    user["total_deposited"] = detail::money_json(r.user.total_deposited);
-    user["created_at"] = detail::opt_json(r.user.created_at);
-    boost::json::array perms;
-    for (auto const& p : r.api_key.permissions) perms.push_back(boost::json::string(p));
-    boost::json::object summary;
-    for (auto const& [k, v] : r.orders_summary) summary[k] = v;
-    return {{"user", std::move(user)},
-            {"api_key",
-             {{"name", r.api_key.name},
-              {"permissions", std::move(perms)},
-              {"rate_limit", r.api_key.rate_limit},
-              {"daily_limit", r.api_key.daily_limit},
-              {"expires_at", detail::opt_json(r.api_key.expires_at)},
-              {"created_at", detail::opt_json(r.api_key.created_at)}}},
-            {"orders_summary", std::move(summary)},
-            {"api_usage_today",
-             {{"period", r.usage_today.period},
-              {"start_time", r.usage_today.start_time},
-              {"total_requests", r.usage_today.total_requests},
-              {"success_requests", r.usage_today.success_requests},
-              {"failed_requests", r.usage_today.failed_requests},
-              {"success_rate", r.usage_today.success_rate}}}};
+inline void write_json(json_writer& w, const account_info_result& r) {
+    w.begin_object();
+    w.key("user").begin_object();
+    detail::write_user(w, r.user);
+    w.key("balance").amount(r.user.balance);
+    w.key("total_deposited").amount(r.user.total_deposited);
+    w.key("created_at").opt_str(r.user.created_at);
+    w.end_object();
+    w.key("api_key").begin_object();
+    w.key("name").str(r.api_key.name);
+    w.key("permissions").begin_array();
+    for (auto const& p : r.api_key.permissions) w.str(p);
+    w.end_array();
+    w.key("rate_limit").num(r.api_key.rate_limit);
+    w.key("daily_limit").num(r.api_key.daily_limit);
+    w.key("expires_at").opt_str(r.api_key.expires_at);
+    w.key("created_at").opt_str(r.api_key.created_at);
+    w.end_object();
+    w.key("orders_summary").begin_object();
+    for (auto const& [k, v] : r.orders_summary) w.key(k).num(v);
+    w.end_object();
+    w.key("api_usage_today").begin_object();
+    w.key("period").str(r.usage_today.period);
+    w.key("start_time").str(r.usage_today.start_time);
+    w.key("total_requests").num(r.usage_today.total_requests);
+    w.key("success_requests").num(r.usage_today.success_requests);
+    w.key("failed_requests").num(r.usage_today.failed_requests);
+    w.key("success_rate").dbl(r.usage_today.success_rate);
+    w.end_object();
+    w.end_object();
+}
+
+/// One value as JSON text.
+template <class T>
+std::string to_json(const T& value) {
+    std::string out;
+    json_writer w(out);
+    write_json(w, value);
+    return out;
 }
 
 } // namespace shop

@@ -22,6 +22,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -161,7 +162,9 @@ private:
         return detail::server_day(std::chrono::system_clock::now(), opts_.server_utc_offset);
     }
 
-    void initiate(handler_type handler, diagnostics* diag, request_priority p, std::weak_ptr<waiter>* ticket = nullptr) {
+    // `bound`: the caller's own deadline, besides max_wait (the earlier one applies).
+    void initiate(handler_type handler, diagnostics* diag, request_priority p, std::weak_ptr<waiter>* ticket = nullptr,
+                  clock::time_point bound = clock::time_point::max()) {
         namespace net = boost::asio;
         auto work = net::prefer(net::get_associated_executor(handler, strand_.get_inner_executor()),
                                 net::execution::outstanding_work.tracked);
@@ -176,8 +179,9 @@ private:
                 });
             });
         }
-        net::dispatch(strand_, [self = shared_from_this(), w = std::move(w), p]() mutable {
-            w->deadline = self->opts_.max_wait.count() > 0 ? clock::now() + self->opts_.max_wait : clock::time_point::max();
+        net::dispatch(strand_, [self = shared_from_this(), w = std::move(w), p, bound]() mutable {
+            w->deadline = std::min(bound, self->opts_.max_wait.count() > 0 ? clock::now() + self->opts_.max_wait
+                                                                            : clock::time_point::max());
             auto& queue = p == request_priority::high ? self->high_ : self->low_;
             queue.push_back(std::move(w));
             self->pump();
@@ -206,9 +210,11 @@ private:
     friend class client;
     friend struct detail::client_access;
     using ticket = std::weak_ptr<waiter>;
+    /// A wait past `bound` ends with errc::rate_limited_locally, as one past max_wait.
     template <class Handler>
-    void acquire_with_ticket(request_priority p, diagnostics* diag, ticket& t, Handler&& handler) {
-        initiate(handler_type(std::forward<Handler>(handler)), diag, p, &t);
+    void acquire_with_ticket(request_priority p, diagnostics* diag, ticket& t, clock::time_point bound,
+                             Handler&& handler) {
+        initiate(handler_type(std::forward<Handler>(handler)), diag, p, &t, bound);
     }
     void cancel(ticket const& t) {
         boost::asio::dispatch(strand_, [self = shared_from_this(), t] {

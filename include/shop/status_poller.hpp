@@ -87,7 +87,8 @@ struct poll_stats {
     std::size_t max_in_flight = 0;        ///< deepest pipeline seen on one connection
 };
 
-/// Polls many orders' statuses until terminal, pipelined over a few pooled connections.
+/// Polls many orders' statuses until terminal (or, with poll_options::until_terminal off,
+/// reads each once), pipelined over a few pooled connections.
 ///
 /// The client (and its pool and limiter) must outlive every run, and the poller must be
 /// alive when a run starts (with a deferred token, when it is launched), as for Asio's I/O
@@ -272,12 +273,13 @@ private:
             if (!ec) {
                 bool const changed = !o->result.last || !(o->result.last->order.status == r.order.status);
                 bool const terminal = r.order.status.is_terminal();
+                bool const done = terminal || !opts.until_terminal;
                 o->result.last = std::move(r);
                 o->result.terminal = terminal;
                 o->result.ec = {};
                 o->result.diag = {};
-                schedule.on_polled(id, terminal, now);
-                if (terminal) o->finished = true;
+                schedule.on_polled(id, done, now);
+                if (done) o->finished = true;
                 else notify_idle();
                 if (changed) deliver(*o);
                 return true;

@@ -5,6 +5,7 @@
 
 #include <shop/error.hpp>
 #include <shop/money.hpp>
+#include <shop/detail/protocol/json_write.hpp>
 #include <shop/testing/catalog.hpp>
 #include <shop/testing/endpoints.hpp>
 #include <shop/testing/faults.hpp>
@@ -37,6 +38,9 @@ struct api_options {
     /// The deployed bug: orders/list with a status/from_date/to_date filter answers HTTP
     /// 500 with an empty text/html body.
     bool quirk_list_filter_500 = false;
+    /// A broken listing (not a bug of the deployed server, a hostile one): orders/list and
+    /// products/list answer every page with page 1's items and say there is one more page.
+    bool quirk_list_pages_repeat = false;
     /// Token of the admin area (header X-Sim-Admin); empty = admin area disabled (404).
     std::string admin_token;
 };
@@ -61,102 +65,7 @@ struct api_response {
 
 namespace detail {
 
-/// A minimal, allocation-free JSON writer appending to a string.
-class json_writer {
-public:
-    explicit json_writer(std::string& out) : s_(out) {}
-    json_writer& begin_object() { sep(); s_ += '{'; first_ = true; return *this; }
-    json_writer& end_object() { s_ += '}'; first_ = false; return *this; }
-    json_writer& begin_array() { sep(); s_ += '['; first_ = true; return *this; }
-    json_writer& end_array() { s_ += ']'; first_ = false; return *this; }
-    /// Keys are literals or trusted catalog keys; they are escaped all the same.
-    json_writer& key(std::string_view k) {
-        sep();
-        quote(k);
-        s_ += ':';
-        first_ = true;
-        return *this;
-    }
-    json_writer& str(std::string_view v) { sep(); quote(v); return *this; }
-    json_writer& opt_str(std::optional<std::string> const& v) { return v ? str(*v) : null(); }
-    json_writer& num(std::int64_t v) {
-        sep();
-        char buf[24];
-        auto r = std::to_chars(buf, buf + sizeof buf, v);
-        s_.append(buf, r.ptr);
-        return *this;
-    }
-    json_writer& unum(std::uint64_t v) {
-        sep();
-        char buf[24];
-        auto r = std::to_chars(buf, buf + sizeof buf, v);
-        s_.append(buf, r.ptr);
-        return *this;
-    }
-    /// Money as PHP prints a float: 45000, 45000.5, 45000.25.
-    json_writer& amount(money m) {
-        sep();
-        auto h = m.hundredths();
-        if (h < 0) {
-            s_ += '-';
-            h = -h;
-        }
-        char buf[24];
-        auto r = std::to_chars(buf, buf + sizeof buf, h / 100);
-        s_.append(buf, r.ptr);
-        if (auto c = h % 100) {
-            s_ += '.';
-            s_ += static_cast<char>('0' + c / 10);
-            if (c % 10) s_ += static_cast<char>('0' + c % 10);
-        }
-        return *this;
-    }
-    /// At most four decimals, as PHP prints round($x, 4): 0.0238, 0.0001, 4.5.
-    json_writer& fixed4(double v) {
-        sep();
-        char buf[48];
-        auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, 4);
-        char* end = r.ptr;
-        while (end > buf && end[-1] == '0') --end;
-        if (end > buf && end[-1] == '.') --end;
-        s_.append(buf, end);
-        return *this;
-    }
-    json_writer& boolean(bool v) { sep(); s_ += v ? "true" : "false"; return *this; }
-    json_writer& null() { sep(); s_ += "null"; return *this; }
-
-private:
-    void sep() {
-        if (!first_) s_ += ',';
-        first_ = false;
-    }
-    void quote(std::string_view v) {
-        s_ += '"';
-        std::size_t run = 0;
-        for (std::size_t i = 0; i < v.size(); ++i) {
-            auto c = static_cast<unsigned char>(v[i]);
-            if (c >= 0x20 && c != '"' && c != '\\') continue;
-            s_.append(v.data() + run, i - run);
-            run = i + 1;
-            switch (c) {
-            case '"': s_ += "\\\""; break;
-            case '\\': s_ += "\\\\"; break;
-            case '\n': s_ += "\\n"; break;
-            case '\r': s_ += "\\r"; break;
-            case '\t': s_ += "\\t"; break;
-            default: {
-                char buf[8];
-                std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                s_ += buf;
-            }
-            }
-        }
-        s_.append(v.data() + run, v.size() - run);
-        s_ += '"';
-    }
-    std::string& s_;
-    bool first_ = true;
-};
+using shop::detail::json_writer;
 
 inline int hex_value(char c) noexcept {
     if (c >= '0' && c <= '9') return c - '0';
@@ -414,6 +323,7 @@ private:
     }
     void pagination(detail::json_writer& w, std::int64_t page, std::int64_t limit, std::int64_t total) {
         std::int64_t pages = (total + limit - 1) / limit;
+        if (opts_.quirk_list_pages_repeat) pages = std::max(pages, page + 1);
         w.key("pagination").begin_object();
         w.key("current_page").num(page);
         w.key("per_page").num(limit);
@@ -626,6 +536,8 @@ private:
             if (auto t = parse_local(*d, offset)) lq.from_day = local_day(*t, offset);
         if (auto d = q.get("to_date"); d && !d->empty())
             if (auto t = parse_local(*d, offset)) lq.to_day = local_day(*t, offset);
+        std::int64_t const asked_page = lq.page;
+        if (opts_.quirk_list_pages_repeat) lq.page = 1;
         if (opts_.quirk_list_filter_500 && (lq.status || lq.from_day || lq.to_day)) {
             // The deployed SQL is ambiguous once a filter is added: PHP dies with an empty page.
             rs.body.clear();
@@ -667,7 +579,7 @@ private:
             w.end_object();
         });
         w.end_array();
-        pagination(w, lq.page, lq.limit, total);
+        pagination(w, asked_page, lq.limit, total);
         end_success(w, t0);
     }
 
@@ -700,7 +612,8 @@ private:
         detail::json_writer w(rs.body);
         begin_success(rs, w);
         w.key("products").begin_array();
-        for (std::int64_t k = (page - 1) * limit; k < std::min(total, page * limit); ++k) {
+        std::int64_t const shown = opts_.quirk_list_pages_repeat ? 1 : page;  // which page's items
+        for (std::int64_t k = (shown - 1) * limit; k < std::min(total, shown * limit); ++k) {
             auto const& p = *matches[static_cast<std::size_t>(k)];
             w.begin_object();
             w.key("id").num(p.id);

@@ -38,6 +38,9 @@ struct simulator_options {
     api_mode mode = api_mode::deployed;
     /// orders/list with a status/from_date/to_date filter → HTTP 500, empty text/html body.
     bool quirk_list_filter_500 = false;
+    /// A hostile listing: every page of orders/list and products/list holds page 1's items
+    /// and says one more page follows (has_more never turns false).
+    bool quirk_list_pages_repeat = false;
     /// A percentage coupon is applied twice to the amount charged, once to final_amount.
     bool quirk_double_discount = false;
     /// Requests per rate window for every key; 0 = each account's rate_limit (60 for the demo).
@@ -96,6 +99,7 @@ public:
         api_options ao;
         ao.mode = opts_.mode;
         ao.quirk_list_filter_500 = opts_.quirk_list_filter_500;
+        ao.quirk_list_pages_repeat = opts_.quirk_list_pages_repeat;
         ao.admin_token = opts_.admin_token;
         state_ = std::make_shared<parts>(std::move(cat), std::move(so), opts_.fault_seed, std::move(ao));
 

@@ -178,7 +178,11 @@ inline error_code replay_journal(std::string_view text, journal_replay& out, std
             out.run.after_id = get_int(o, "after_id");
             out.run.start_balance = get_money(o, "start_balance");
             out.run.server_offset = get_int(o, "server_offset");
-            out.run.items = static_cast<std::size_t>(get_int(o, "items"));
+            // Every item has a line of its own further on: a count beyond the text's size is
+            // not a journal's (and must not size the tables).
+            auto const items = get_int(o, "items");
+            if (items < 0 || static_cast<std::uint64_t>(items) > total) return fail("item count out of range");
+            out.run.items = static_cast<std::size_t>(items);
             out.items.resize(out.run.items);
             out.states.resize(out.run.items);
             continue;

@@ -64,6 +64,12 @@ struct client_access {
         return make_error_code(errc::invalid_argument);
     }
 
+    /// The server's answers, each well-formed, do not add up (a walk whose pages repeat).
+    static error_code invalid_answer(diagnostics& diag, std::string_view endpoint, std::string message) {
+        invalid(diag, endpoint, std::move(message));
+        return make_error_code(errc::bad_response);
+    }
+
     static error_code make_target(client_core const& core, std::string_view endpoint,
                                   std::span<query_param const> params, std::string& out, diagnostics& diag) {
         std::string why;
@@ -148,8 +154,10 @@ struct client_access {
         }
     }
 
-    /// A slot of the limiter; a cancellation withdraws the wait (no slot is taken).
-    static task<error_code> limiter_slot(op_context& ctx, client_core const& core, request_priority priority) {
+    /// A slot of the limiter, waited for until `bound` at most; a cancellation withdraws
+    /// the wait (no slot is taken).
+    static task<error_code> limiter_slot(op_context& ctx, client_core const& core, request_priority priority,
+                                         clock::time_point bound) {
         struct target {
             rate_limiter* limiter;
             rate_limiter::ticket ticket;
@@ -160,7 +168,7 @@ struct client_access {
                     auto* tt = static_cast<target*>(p);
                     tt->limiter->cancel(tt->ticket);
                 },
-                &t, [&] { t.limiter->acquire_with_ticket(priority, nullptr, t.ticket, std::move(h)); });
+                &t, [&] { t.limiter->acquire_with_ticket(priority, nullptr, t.ticket, bound, std::move(h)); });
             if (!started) boost::asio::post(boost::asio::append(std::move(h), make_error_code(errc::cancelled)));
         });
         auto [ec] = co_await op;
@@ -211,7 +219,12 @@ struct client_access {
                 co_return fail(make_error_code(errc::cancelled), "cancelled before the request was sent");
             ctx.diag = diagnostics{};
             if (!core->limiter->unlimited()) {
-                auto lec = co_await limiter_slot(ctx, *core, priority);
+                auto lec = co_await limiter_slot(ctx, *core, priority, op_deadline);
+                // The operation's own bound (retry.max_total) came before a slot: a timeout
+                // of the call, as any other wait past it.
+                if (lec == errc::rate_limited_locally && clock::now() >= op_deadline)
+                    co_return fail(make_error_code(errc::timeout),
+                                   "no request slot of the rate limiter before the call's deadline (retry.max_total)");
                 if (lec)
                     co_return fail(lec, lec == errc::daily_limit_exceeded
                                             ? "daily request limit reached; refused locally until the server's midnight"
@@ -377,18 +390,49 @@ struct client_access {
     /// Bound on pages a walker fetches (10,000 pages of 100 = a million items).
     static constexpr std::int64_t max_pages = 10000;
 
-    static task<error_code> all_orders(op_context& ctx, std::vector<order_info>& out, core_ptr const& core,
-                                       order_list_query q) {
+    /// Reads page after page (100 items each unless the query says otherwise), each item
+    /// once, until a page says it is the last (has_more false, or its number reaches
+    /// total_pages) or brings nothing. A listing read newest first shifts while orders
+    /// arrive, so a page may repeat items of the one before, never skip any; a page with
+    /// nothing new can still happen when a whole page of orders arrived meanwhile, two in a
+    /// row cannot: the walk then stops with errc::bad_response (the server's has_more is
+    /// not to be trusted), as it does at max_pages with has_more still set. `out` keeps
+    /// every item read either way.
+    template <class Page, class Item, class Query>
+    static task<error_code> walk(op_context& ctx, std::vector<Item>& out, core_ptr const& core, Query q,
+                                 task<error_code> (*list)(op_context&, Page&, core_ptr const&, Query const&),
+                                 std::vector<Item> Page::*items, std::string_view endpoint) {
         std::set<std::int64_t> seen;
         if (q.limit == 0) q.limit = 100;
-        for (q.page = 1; q.page <= max_pages; ++q.page) {
-            order_list_result page;
-            if (auto ec = co_await list_orders(ctx, page, core, q)) co_return ec;
-            for (auto& o : page.orders)
-                if (seen.insert(o.id).second) out.push_back(std::move(o));
-            if (!page.page.has_more || page.orders.empty()) break;
+        int stale = 0;
+        for (q.page = 1;; ++q.page) {
+            if (q.page > max_pages)
+                co_return invalid_answer(ctx.diag, endpoint,
+                                         "stopped after " + std::to_string(max_pages) +
+                                             " pages (the walk's bound); the server still says has_more");
+            Page page;
+            if (auto ec = co_await list(ctx, page, core, q)) co_return ec;
+            std::size_t fresh = 0;
+            for (auto& item : page.*items)
+                if (seen.insert(item.id).second) {
+                    out.push_back(std::move(item));
+                    ++fresh;
+                }
+            if (!page.page.has_more || (page.*items).empty()) break;
+            if (page.page.total_pages > 0 && q.page >= page.page.total_pages) break;
+            stale = fresh ? 0 : stale + 1;
+            if (stale == 2)
+                co_return invalid_answer(ctx.diag, endpoint,
+                                         "pages " + std::to_string(q.page - 1) + " and " + std::to_string(q.page) +
+                                             " brought nothing new although has_more is set; stopped with " +
+                                             std::to_string(out.size()) + " distinct items");
         }
         co_return error_code{};
+    }
+
+    static task<error_code> all_orders(op_context& ctx, std::vector<order_info>& out, core_ptr const& core,
+                                       order_list_query q) {
+        co_return co_await walk(ctx, out, core, std::move(q), &list_orders, &order_list_result::orders, ep_orders_list);
     }
 
     static std::vector<query_param> product_params(const product_list_query& q, std::string& category,
@@ -420,16 +464,8 @@ struct client_access {
 
     static task<error_code> all_products(op_context& ctx, std::vector<product>& out, core_ptr const& core,
                                          product_list_query q) {
-        std::set<std::int64_t> seen;
-        if (q.limit == 0) q.limit = 100;
-        for (q.page = 1; q.page <= max_pages; ++q.page) {
-            product_list_result page;
-            if (auto ec = co_await list_products(ctx, page, core, q)) co_return ec;
-            for (auto& p : page.products)
-                if (seen.insert(p.id).second) out.push_back(std::move(p));
-            if (!page.page.has_more || page.products.empty()) break;
-        }
-        co_return error_code{};
+        co_return co_await walk(ctx, out, core, std::move(q), &list_products, &product_list_result::products,
+                                ep_products_list);
     }
 
     static task<error_code> list_categories(op_context& ctx, category_list_result& out, core_ptr const& core,

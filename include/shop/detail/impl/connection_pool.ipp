@@ -183,6 +183,9 @@ SHOP_DECL connection_pool::connection_pool(private_tag, executor_type ex, origin
     };
     if (pool.max_connections == 0) fail("pool_options::max_connections must be at least 1");
     if (target.host.empty() || target.port == 0) fail("the origin has no host or port");
+    // Written into every request as it is: a CR or LF in it would split the request.
+    if (std::string why; detail::validate_header_value(pool.user_agent, why))
+        fail("pool_options::user_agent: " + why);
     auto settings = std::make_shared<detail::connection_settings>();
     settings->target = target;
     settings->verify_peer = tls.verify;
