@@ -13,7 +13,6 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/json/serialize.hpp>
 
 #include <csignal>
 #include <memory>
@@ -36,19 +35,6 @@ struct bulk_opts {
     double settle_seconds = 60;
     std::string journal, resume;
 };
-
-/// "{i}" in a value becomes the item's index.
-std::string substitute_index(const std::string& value, std::size_t i) {
-    std::string out;
-    std::size_t pos = 0;
-    for (auto at = value.find("{i}"); at != std::string::npos; at = value.find("{i}", pos)) {
-        out.append(value, pos, at - pos);
-        out += std::to_string(i);
-        pos = at + 3;
-    }
-    out.append(value, pos);
-    return out;
-}
 
 // Arguments by reference: GCC 12 mishandles objects with destructors built inside a
 // co_await expression.
@@ -102,7 +88,7 @@ asio::awaitable<void> run_bulk(shop::client& c, const bulk_opts* o, std::vector<
         statuses = co_await poller.async_poll(std::move(ids), {});
     }
 
-    if (g.json) fmt::print("{}\n", boost::json::serialize(bulk_report_json(report, statuses)));
+    if (g.json) fmt::print("{}\n", bulk_report_json(report, statuses));
     else print_bulk_report(report, statuses);
     rc = bulk_exit_code(report);
 }
@@ -146,7 +132,7 @@ void add_bulk_command(CLI::App& app, global_options& g, int& rc) {
                 return;
             }
             shop::field_list fields;
-            if (!parse_fields(o->fields, fields)) {
+            if (!read_fields(o->fields, fields)) {
                 rc = exit_usage;
                 return;
             }
@@ -160,7 +146,7 @@ void add_bulk_command(CLI::App& app, global_options& g, int& rc) {
         int bulk_rc = exit_ok;
         rc = run_client(g, [o, &g, &bulk_rc, items = std::move(items)](shop::client& c) mutable -> asio::awaitable<void> {
             co_await run_bulk(c, o.get(), items, g, bulk_rc);
-        });
+        }, command_bound::per_call);
         if (rc == exit_ok) rc = bulk_rc;
     });
 }

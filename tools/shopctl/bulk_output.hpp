@@ -10,65 +10,83 @@
 #include <shop/json.hpp>
 #include <shop/status_poller.hpp>
 
-#include <boost/json/array.hpp>
-#include <boost/json/object.hpp>
-
 #include <map>
+#include <string>
 #include <vector>
 
 namespace shopctl {
 
-inline boost::json::value error_json(const shop::error_code& ec, const shop::diagnostics& d) {
-    if (!ec) return nullptr;
-    boost::json::object e{{"error", ec.message()}, {"message", d.message}};
-    if (!d.server_code.empty()) e["error_code"] = d.server_code;
-    if (d.http_status) e["http_status"] = d.http_status;
-    if (!d.request_id.empty()) e["request_id"] = d.request_id;
-    return e;
+inline void write_error(shop::json_writer& w, const shop::error_code& ec, const shop::diagnostics& d) {
+    if (!ec) {
+        w.null();
+        return;
+    }
+    w.begin_object();
+    w.key("error").str(ec.message());
+    w.key("message").str(d.message);
+    if (!d.server_code.empty()) w.key("error_code").str(d.server_code);
+    if (d.http_status) w.key("http_status").num(d.http_status);
+    if (!d.request_id.empty()) w.key("request_id").str(d.request_id);
+    w.end_object();
 }
 
-/// `statuses` (may be empty): the final poll of the placed orders (--wait).
-inline boost::json::object bulk_report_json(const shop::bulk_report& rep, const std::vector<shop::poll_result>& statuses) {
+/// The report as JSON text (money exactly as the server writes it). `statuses` (may be
+/// empty): the final poll of the placed orders (--wait).
+inline std::string bulk_report_json(const shop::bulk_report& rep, const std::vector<shop::poll_result>& statuses) {
     std::map<std::string, const shop::poll_result*> by_id;
     for (auto const& s : statuses) by_id[s.trans_id] = &s;
-    boost::json::array items;
+    std::string out;
+    shop::json_writer w(out);
+    w.begin_object();
+    w.key("summary").begin_object();
+    w.key("total").unum(rep.items.size());
+    w.key("placed").unum(rep.placed);
+    w.key("rejected").unum(rep.rejected);
+    w.key("unknown").unum(rep.unknown);
+    w.key("not_attempted").unum(rep.not_attempted);
+    w.key("start_balance").amount(rep.start_balance);
+    w.key("charged_total").amount(rep.charged_total);
+    w.key("creates_sent").unum(rep.creates_sent);
+    w.key("adopted").unum(rep.adopted);
+    w.key("resent").unum(rep.resent);
+    w.key("settled_before").unum(rep.settled_before);
+    w.key("reconcile_passes").unum(rep.reconcile_passes);
+    w.key("elapsed_ms").num(rep.elapsed.count());
+    w.key("stop_reason");
+    write_error(w, rep.stop_reason, rep.stop_diag);
+    w.key("end_balance").opt_amount(rep.end_balance);
+    w.end_object();
+    w.key("items").begin_array();
     for (auto const& r : rep.items) {
-        boost::json::object o{{"index", r.index}, {"outcome", shop::to_string(r.outcome)}, {"attempts", r.attempts}};
+        w.begin_object();
+        w.key("index").unum(r.index);
+        w.key("outcome").str(shop::to_string(r.outcome));
+        w.key("attempts").unum(r.attempts);
         if (r.outcome == shop::bulk_outcome::placed) {
-            o["trans_id"] = r.trans_id;
-            o["order_id"] = r.order_id;
-            o["final_amount"] = shop::detail::money_json(r.final_amount);
-            o["charged"] = r.charged ? shop::detail::money_json(*r.charged) : boost::json::value(nullptr);
-            o["adopted"] = r.adopted;
+            w.key("trans_id").str(r.trans_id);
+            w.key("order_id").num(r.order_id);
+            w.key("final_amount").amount(r.final_amount);
+            w.key("charged").opt_amount(r.charged);
+            w.key("adopted").boolean(r.adopted);
             std::string status = r.status ? r.status->raw : std::string();
             if (auto s = by_id.find(r.trans_id); s != by_id.end() && s->second->last)
                 status = s->second->last->order.status.raw;
-            o["status"] = status;
+            w.key("status").str(status);
         }
-        if (r.outcome != shop::bulk_outcome::placed || r.adopted) o["error"] = error_json(r.ec, r.diag);
+        if (r.outcome != shop::bulk_outcome::placed || r.adopted) {
+            w.key("error");
+            write_error(w, r.ec, r.diag);
+        }
         if (!r.evidence.empty()) {
-            boost::json::array ev;
-            for (auto const& line : r.evidence) ev.push_back(boost::json::string(line));
-            o["evidence"] = std::move(ev);
+            w.key("evidence").begin_array();
+            for (auto const& line : r.evidence) w.str(line);
+            w.end_array();
         }
-        items.push_back(std::move(o));
+        w.end_object();
     }
-    boost::json::object summary{{"total", rep.items.size()},
-                                {"placed", rep.placed},
-                                {"rejected", rep.rejected},
-                                {"unknown", rep.unknown},
-                                {"not_attempted", rep.not_attempted},
-                                {"start_balance", shop::detail::money_json(rep.start_balance)},
-                                {"charged_total", shop::detail::money_json(rep.charged_total)},
-                                {"creates_sent", rep.creates_sent},
-                                {"adopted", rep.adopted},
-                                {"resent", rep.resent},
-                                {"settled_before", rep.settled_before},
-                                {"reconcile_passes", rep.reconcile_passes},
-                                {"elapsed_ms", rep.elapsed.count()},
-                                {"stop_reason", error_json(rep.stop_reason, rep.stop_diag)}};
-    summary["end_balance"] = rep.end_balance ? shop::detail::money_json(*rep.end_balance) : boost::json::value(nullptr);
-    return {{"summary", std::move(summary)}, {"items", std::move(items)}};
+    w.end_array();
+    w.end_object();
+    return out;
 }
 
 inline void print_bulk_report(const shop::bulk_report& rep, const std::vector<shop::poll_result>& statuses) {

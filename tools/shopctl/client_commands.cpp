@@ -6,8 +6,6 @@
 #include <shop/json.hpp>
 #include <shop/status_poller.hpp>
 
-#include <boost/json/serialize.hpp>
-
 #include <memory>
 
 namespace shopctl {
@@ -17,7 +15,20 @@ namespace asio = boost::asio;
 
 std::string yes_no(bool b) { return b ? "yes" : "no"; }
 
-void print_json(const boost::json::value& v) { fmt::print("{}\n", boost::json::serialize(v)); }
+template <class T>
+void print_json(const T& v) {
+    fmt::print("{}\n", shop::to_json(v));
+}
+
+template <class T>
+void print_json_array(const std::vector<T>& items) {
+    std::string out;
+    shop::json_writer w(out);
+    w.begin_array();
+    for (auto const& i : items) shop::write_json(w, i);
+    w.end_array();
+    fmt::print("{}\n", out);
+}
 
 void print_products(const std::vector<shop::product>& products) {
     table t({"product", "name", "plan", "plan name", "price", "instant", "stock", "fields"});
@@ -61,7 +72,7 @@ void add_client_commands(CLI::App& app, global_options& g, int& rc) {
     app.add_option("--ca-file", g.ca_file, "extra trusted CA certificates (PEM)");
     app.add_option("--timeout", g.timeout_seconds, "total seconds per request")->default_val(30)->check(CLI::PositiveNumber);
     app.add_option("--rate-limit", g.rate_limit,
-                   "client limiter as N/SECONDS (default: the key's own limits, read at start)");
+                   "client limiter as N or N/SECONDS, or off (default: the key's own limits, read at start)");
     app.add_flag("--json", g.json, "print results as JSON with the API's field names");
     app.add_flag("-v,--verbose", g.verbose, "log every request to stderr (secrets redacted)");
     app.fallthrough();
@@ -83,21 +94,20 @@ void add_client_commands(CLI::App& app, global_options& g, int& rc) {
             if (po->category) q.category_id = po->category;
             q.search = po->search;
             if (po->all) {
-                auto all = co_await c.all_products(q);
-                if (g.json) {
-                    boost::json::array a;
-                    for (auto const& p : all) a.push_back(shop::to_json(p));
-                    print_json(a);
-                } else {
-                    print_products(all);
-                }
+                // A walk that stopped early still prints what it read, then says why.
+                shop::diagnostics diag;
+                auto walked = co_await c.all_products(q, diag, asio::as_tuple(asio::use_awaitable));
+                auto const& all = std::get<1>(walked);
+                if (g.json) print_json_array(all);
+                else print_products(all);
+                if (auto ec = std::get<0>(walked)) throw shop::error(ec, diag);
             } else {
                 auto r = co_await c.list_products(q);
-                if (g.json) co_return print_json(shop::to_json(r));
+                if (g.json) co_return print_json(r);
                 print_products(r.products);
                 fmt::print("page {}/{} ({} products)\n", r.page.current_page, r.page.total_pages, r.page.total);
             }
-        });
+        }, po->all ? command_bound::per_call : command_bound::whole);
     });
 
     // --- categories ---
@@ -117,7 +127,7 @@ void add_client_commands(CLI::App& app, global_options& g, int& rc) {
             q.include_children = co->children;
             q.include_products = co->counts;
             auto r = co_await c.list_categories(q);
-            if (g.json) co_return print_json(shop::to_json(r));
+            if (g.json) co_return print_json(r);
             table t({"id", "name", "parent", "products"});
             add_category_rows(t, r.categories, 0);
             t.print();
@@ -129,7 +139,7 @@ void add_client_commands(CLI::App& app, global_options& g, int& rc) {
     app.add_subcommand("balance", "show the account balance")->callback([&g, &rc] {
         rc = run_client(g, [&g](shop::client& c) -> asio::awaitable<void> {
             auto r = co_await c.balance();
-            if (g.json) co_return print_json(shop::to_json(r));
+            if (g.json) co_return print_json(r);
             fmt::print("user:            {} ({})\n", r.user.username, r.user.email);
             fmt::print("balance:         {} {}\n", r.balance.current.to_php_string(), r.balance.currency);
             fmt::print("total deposited: {} {}\n", r.balance.total_deposited.to_php_string(), r.balance.currency);
@@ -140,7 +150,7 @@ void add_client_commands(CLI::App& app, global_options& g, int& rc) {
     app.add_subcommand("account", "show the account, the key's permissions and limits")->callback([&g, &rc] {
         rc = run_client(g, [&g](shop::client& c) -> asio::awaitable<void> {
             auto r = co_await c.account_info();
-            if (g.json) co_return print_json(shop::to_json(r));
+            if (g.json) co_return print_json(r);
             fmt::print("user:        {} ({}), balance {}\n", r.user.username, r.user.email, r.user.balance.to_php_string());
             std::string perms;
             for (auto const& p : r.api_key.permissions) perms += (perms.empty() ? "" : " ") + p;
@@ -169,7 +179,7 @@ void add_client_commands(CLI::App& app, global_options& g, int& rc) {
     order->add_option("--coupon", oo->coupon, "coupon code");
     order->callback([&g, &rc, oo] {
         shop::order_item item{oo->plan, oo->qty, {}};
-        if (!parse_fields(oo->fields, item.fields)) {
+        if (!read_fields(oo->fields, item.fields)) {
             rc = exit_usage;
             return;
         }
@@ -178,7 +188,7 @@ void add_client_commands(CLI::App& app, global_options& g, int& rc) {
             // expression ("array used as initializer").
             shop::create_order_request request{{item}, oo->coupon};
             auto r = co_await c.create_order(std::move(request));
-            if (g.json) co_return print_json(shop::to_json(r));
+            if (g.json) co_return print_json(r);
             table t({"trans_id", "order", "product", "plan", "qty", "unit", "final", "status"});
             for (auto const& o : r.orders)
                 t.add({o.trans_id, std::to_string(o.order_id), o.product_name, o.plan_name, std::to_string(o.quantity),
@@ -210,30 +220,17 @@ void add_client_commands(CLI::App& app, global_options& g, int& rc) {
             shop::poll_options po;
             po.connections = so->connections;
             po.pipeline_depth = so->depth;
-            po.deadline = std::chrono::milliseconds(static_cast<std::int64_t>(so->wait_seconds * 1000));
-            std::vector<shop::poll_result> results;
-            if (so->wait) {
-                shop::status_poller poller(c, po);
-                auto on_update = [&g](const shop::poll_result& r) {
-                    if (!g.json && r.last) fmt::print(stderr, "{}: {}\n", r.trans_id, r.last->order.status.raw);
-                };
-                std::vector<std::string> ids = so->ids;
-                results = co_await poller.async_poll(std::move(ids), on_update);
-            } else {
-                // One look at each order.
-                for (auto const& id : so->ids) {
-                    shop::poll_result r;
-                    r.trans_id = id;
-                    auto answer = co_await c.order_status(id, r.diag, asio::as_tuple(asio::use_awaitable));
-                    if (auto ec = std::get<0>(answer)) {
-                        r.ec = ec;
-                    } else {
-                        r.last = std::move(std::get<1>(answer));
-                    }
-                    results.push_back(std::move(r));
-                }
-            }
-            boost::json::array all;
+            // Without --wait: one look at each order, pipelined all the same, within --timeout.
+            po.until_terminal = so->wait;
+            auto const bound = so->wait ? so->wait_seconds : g.timeout_seconds;
+            po.deadline = std::chrono::milliseconds(static_cast<std::int64_t>(bound * 1000));
+            shop::status_poller poller(c, po);
+            auto on_update = [&g, so](const shop::poll_result& r) {
+                if (so->wait && !g.json && r.last) fmt::print(stderr, "{}: {}\n", r.trans_id, r.last->order.status.raw);
+            };
+            std::vector<std::string> ids = so->ids;
+            auto results = co_await poller.async_poll(std::move(ids), on_update);
+            std::vector<shop::order_status_result> answered;
             table t({"trans_id", "status", "product", "plan", "qty", "amount", "delivered"});
             int failures = 0;
             shop::error_code first_ec;
@@ -249,7 +246,7 @@ void add_client_commands(CLI::App& app, global_options& g, int& rc) {
                 }
                 auto const& s = *r.last;
                 if (g.json) {
-                    all.push_back(shop::to_json(s));
+                    answered.push_back(s);
                     continue;
                 }
                 t.add({s.order.trans_id, s.order.status.raw, s.order.product ? s.order.product->name : "(deleted)",
@@ -257,7 +254,7 @@ void add_client_commands(CLI::App& app, global_options& g, int& rc) {
                        s.order.final_amount.to_php_string(),
                        fmt::format("{}/{}", s.delivery.delivered_count, s.delivery.expected_count)});
             }
-            if (g.json) print_json(all);
+            if (g.json) print_json_array(answered);
             else {
                 t.print();
                 for (auto const& r : results)
@@ -270,7 +267,7 @@ void add_client_commands(CLI::App& app, global_options& g, int& rc) {
             if (so->wait && unfinished)
                 fmt::print(stderr, "{} order(s) not finished within {} s\n", unfinished, so->wait_seconds);
             if (failures) throw shop::error(first_ec ? first_ec : shop::make_error_code(shop::errc::bad_response), first_diag);
-        });
+        }, so->wait ? command_bound::per_call : command_bound::whole);
     });
 
     // --- orders ---
@@ -292,22 +289,24 @@ void add_client_commands(CLI::App& app, global_options& g, int& rc) {
             q.page = lo->page;
             q.limit = lo->limit;
             if (lo->all) {
-                auto all = co_await c.all_orders(q);
+                shop::diagnostics diag;
+                auto walked = co_await c.all_orders(q, diag, asio::as_tuple(asio::use_awaitable));
+                auto const& all = std::get<1>(walked);
                 if (g.json) {
-                    boost::json::array a;
-                    for (auto const& o : all) a.push_back(shop::to_json(o));
-                    co_return print_json(a);
+                    print_json_array(all);
+                } else {
+                    print_orders(all);
+                    fmt::print("{} orders\n", all.size());
                 }
-                print_orders(all);
-                fmt::print("{} orders\n", all.size());
+                if (auto ec = std::get<0>(walked)) throw shop::error(ec, diag);
             } else {
                 auto r = co_await c.list_orders(q);
-                if (g.json) co_return print_json(shop::to_json(r));
+                if (g.json) co_return print_json(r);
                 print_orders(r.orders);
                 fmt::print("page {}/{} ({} orders{})\n", r.page.current_page, r.page.total_pages, r.page.total,
                            r.filtered_locally ? ", filtered locally" : "");
             }
-        });
+        }, lo->all ? command_bound::per_call : command_bound::whole);
     });
 }
 

@@ -5,6 +5,7 @@
 
 #include <fmt/core.h>
 
+#include <boost/asio/error.hpp>
 #include <boost/system/system_error.hpp>
 
 #include <cstdio>
@@ -111,6 +112,22 @@ inline int report_exception(std::exception_ptr ep) {
         fmt::print(stderr, "error: {}\n", e.what());
         return 3;  // as a network error: nothing more is known
     }
+}
+
+/// A failure after the command's --timeout cancelled it: a cancellation reads as the timeout
+/// it is; anything else (an outcome unknown above all) is reported as it is.
+inline int report_timeout(std::exception_ptr ep, double timeout_seconds) {
+    try {
+        std::rethrow_exception(ep);
+    } catch (const shop::error& e) {
+        if (e.code() != shop::errc::cancelled) return report_error(e.code(), e.diag());
+    } catch (const boost::system::system_error& e) {
+        if (e.code() != boost::asio::error::operation_aborted) return report_exception(ep);
+    } catch (...) {
+        return report_exception(ep);
+    }
+    fmt::print(stderr, "network error: timed out: the command did not finish within --timeout {} s\n", timeout_seconds);
+    return 3;  // as a network error
 }
 
 } // namespace shopctl

@@ -1,5 +1,6 @@
 // shopctl serve: runs the simulator standalone.
 #include "commands.hpp"
+#include "rate_limit.hpp"
 
 #include <shop/testing/simulator.hpp>
 
@@ -41,25 +42,6 @@ struct serve_options {
     std::size_t max_body = 1 << 20;
 };
 
-/// "N/SECONDS" (or "N" for a 60 s window).
-bool parse_rate_limit(std::string const& s, shop::testing::simulator_options& o) {
-    auto slash = s.find('/');
-    try {
-        std::size_t used = 0;
-        auto n = std::stoull(s.substr(0, slash), &used);
-        if (used != s.substr(0, slash).size() || n == 0 || n > UINT32_MAX) return false;
-        o.rate_limit_override = static_cast<std::uint32_t>(n);
-        if (slash != std::string::npos) {
-            auto w = std::stoll(s.substr(slash + 1), &used);
-            if (used != s.size() - slash - 1 || w < 1 || w > 86400) return false;
-            o.rate_window = std::chrono::seconds(w);
-        }
-        return true;
-    } catch (std::exception const&) {
-        return false;
-    }
-}
-
 int run_serve(serve_options const& so) {
     namespace net = boost::asio;
     using namespace shop::testing;
@@ -70,14 +52,22 @@ int run_serve(serve_options const& so) {
     for (auto const& q : so.quirks) {
         if (q == "list-filter-500") o.quirk_list_filter_500 = true;
         else if (q == "double-discount") o.quirk_double_discount = true;
+        else if (q == "list-pages-repeat") o.quirk_list_pages_repeat = true;
         else {
-            fmt::print(stderr, "shopctl serve: unknown quirk '{}' (list-filter-500, double-discount)\n", q);
+            fmt::print(stderr, "shopctl serve: unknown quirk '{}' (list-filter-500, double-discount, list-pages-repeat)\n", q);
             return exit_usage;
         }
     }
-    if (!so.rate_limit.empty() && !parse_rate_limit(so.rate_limit, o)) {
-        fmt::print(stderr, "shopctl serve: --rate-limit must be N or N/SECONDS, got '{}'\n", so.rate_limit);
-        return exit_usage;
+    if (!so.rate_limit.empty()) {
+        auto spec = parse_rate_limit(so.rate_limit);
+        if (!spec) {
+            fmt::print(stderr, "shopctl serve: --rate-limit must be off, N or N/SECONDS (N up to 4294967295, "
+                               "SECONDS up to 86400), got '{}'\n", so.rate_limit);
+            return exit_usage;
+        }
+        // off: the most a window can count, which no run reaches.
+        o.rate_limit_override = spec->off ? UINT32_MAX : spec->requests;
+        o.rate_window = spec->window;
     }
     o.daily_limit_override = so.daily_limit;
     if (so.utc_offset_hours < -14 || so.utc_offset_hours > 14) {
@@ -178,8 +168,8 @@ void add_serve_command(CLI::App& app, int& rc) {
     cmd->add_option("--mode", so->mode, "deployed (what the real server does) or documented")
         ->capture_default_str()
         ->check(CLI::IsMember({"deployed", "documented"}));
-    cmd->add_option("--quirk", so->quirks, "Enable a known server bug: list-filter-500, double-discount (repeatable)");
-    cmd->add_option("--rate-limit", so->rate_limit, "Requests per window for every key: N or N/SECONDS (e.g. 20/2)");
+    cmd->add_option("--quirk", so->quirks, "Enable a known server bug: list-filter-500, double-discount; or a hostile listing: list-pages-repeat (repeatable)");
+    cmd->add_option("--rate-limit", so->rate_limit, "Requests per window for every key: N or N/SECONDS (e.g. 20/2), or off");
     cmd->add_option("--daily-limit", so->daily_limit, "Requests per local day for every key (0: the account's)");
     cmd->add_option("--utc-offset", so->utc_offset_hours, "Server-local time zone in hours")->capture_default_str();
     cmd->add_option("--processing-after", so->processing_after_ms,
