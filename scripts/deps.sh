@@ -5,6 +5,8 @@ shop_packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev openssl catch2 libcli11-dev libfmt-dev
 )
+# The fuzz targets' compiler and runtime (tests/fuzz).
+shop_fuzz_packages=(clang libfuzzer-14-dev)
 shop_install_packages() {
   local missing=()
   for p in "${shop_packages[@]}" "$@"; do
@@ -31,4 +33,12 @@ shop_build() {
   local dir=$1; shift
   shop_configure "$dir" "$@"
   cmake --build "$shop_root/$dir" -j "$(nproc)"
+}
+# shop_build_fuzzers SECONDS: configures and builds tests/fuzz with clang in build-fuzz,
+# each target to run SECONDS under ctest.
+shop_build_fuzzers() {
+  CXX=clang++ cmake -S "$shop_root" -B "$shop_root/build-fuzz" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DSHOP_BUILD_FUZZERS=ON -DSHOP_BUILD_TESTS=OFF \
+    -DSHOP_BUILD_TOOLS=OFF -Dshop_fuzz_seconds="$1" >/dev/null
+  cmake --build "$shop_root/build-fuzz" -j "$(nproc)"
 }

@@ -7,6 +7,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include <future>
+#include <numeric>
 #include <set>
 
 namespace asio = boost::asio;
@@ -274,6 +275,44 @@ TEST_CASE("client: list filters survive the deployed server's HTTP 500") {
     CHECK(pending.orders[0].trans_id == manual.orders[0].trans_id);
     auto today = run(io, c.all_orders({.status = "completed", .from_date = "2000-01-01", .to_date = "2999-12-31"}));
     CHECK(today.size() == 2);
+}
+
+TEST_CASE("client: arguments outside the spec's bounds are refused before anything is sent") {
+    running_sim sim;
+    asio::io_context io;
+    shop::client c(io.get_executor(), config_for(sim->base_url()));
+    auto const requests = [&] {
+        auto st = sim->state().stats();
+        return std::accumulate(st.requests.begin(), st.requests.end(), std::uint64_t{0});
+    };
+    auto before = requests();
+    auto refused = [&](auto aw, std::string_view says) {
+        auto e = failure(io, std::move(aw));
+        CHECK(e.code == errc::invalid_argument);
+        CHECK(e.diag.message.find(says) != std::string::npos);
+    };
+    refused(c.list_orders({.page = 0}), "page");
+    refused(c.list_orders({.limit = 101}), "limit");
+    refused(c.list_orders({.limit = -1}), "limit");
+    refused(c.list_orders({.from_date = "2026-1-1"}), "YYYY-MM-DD");
+    refused(c.list_orders({.to_date = "2026-01-01\r\nX: y"}), "YYYY-MM-DD");
+    refused(c.all_orders({.limit = 500}), "limit");
+    refused(c.list_products({.category_id = 0}), "category_id");
+    refused(c.list_products({.limit = 1000}), "limit");
+    refused(c.order_status(std::string(51, 'X')), "trans_id");
+    refused(c.order_status_by_id(0), "order_id");
+    refused(c.create_order({.items = {{.plan_id = 900, .quantity = 0}}}), "quantity");
+    refused(c.create_order({.items = {{.plan_id = 900, .quantity = 1000001}}}), "quantity");
+    refused(c.create_order({.items = {{.plan_id = -1}}}), "plan_id");
+    shop::create_order_request many;
+    for (int i = 0; i < 21; ++i) many.items.push_back({.plan_id = 900});
+    refused(c.create_order(many), "20 items");
+    refused(c.create_order({}), "at least one item");
+    CHECK(requests() == before);
+    // A CR, LF or NUL in a value bound for the query is encoded, never sent raw.
+    std::string const hostile("a\r\nX-Evil: 1\0b", 14);
+    auto r = run(io, c.list_products({.search = hostile}));
+    CHECK(r.products.empty());
 }
 
 TEST_CASE("client: walks end at the last page, and stop when pages repeat") {

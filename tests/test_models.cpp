@@ -296,6 +296,42 @@ TEST_CASE("money is written back exactly as the server writes it, never in expon
     CHECK(big_text == "9007199254740993.01");
 }
 
+TEST_CASE("a money amount that is there but unreadable is a broken answer, not 0") {
+    auto answer = [](std::string const& current) {
+        shop::http_response resp;
+        resp.status = 200;
+        resp.content_type = "application/json";
+        resp.body = R"({"success":true,"request_id":"req_1","data":{"balance":{"current":)" + current +
+                    R"(,"total_deposited":5}}})";
+        return resp;
+    };
+    {
+        // Beyond a double: refused by the JSON parser itself, or by the money reader.
+        balance_result r;
+        shop::diagnostics diag;
+        CHECK(detail::read_answer(answer("1e999"), "account/balance", r, diag, false) == errc::bad_response);
+    }
+    for (std::string bad : {"123456789012345678901234567890", "92233720368547759", "-92233720368547759",
+                            R"("12,5")", "true", "[1]"}) {
+        INFO(bad);
+        balance_result r;
+        shop::diagnostics diag;
+        CHECK(detail::read_answer(answer(bad), "account/balance", r, diag, false) == errc::bad_response);
+        CHECK(diag.message == "the answer's current is not an amount of money");
+        CHECK(diag.request_id == "req_1");
+        CHECK(diag.endpoint == "account/balance");
+    }
+    // Absent, null and "" still read as 0 (the server leaves some amounts out); the next
+    // answer on the thread is not blamed for an earlier one.
+    for (std::string fine : {"null", R"("")", "0", R"("45000.50")", "92233720368547758"}) {
+        INFO(fine);
+        balance_result r;
+        shop::diagnostics diag;
+        CHECK_FALSE(detail::read_answer(answer(fine), "account/balance", r, diag, false));
+        CHECK(r.balance.total_deposited == money::from_vnd(5));
+    }
+}
+
 TEST_CASE("answers are read in a per-thread arena: typed results own their strings") {
     order_status_result first, second;
     shop::diagnostics diag;

@@ -37,13 +37,22 @@ public:
                 ++c.count[k];
                 return;
             }
-            ::operator delete(p, (k + 1) * granule);
+            release(p, (k + 1) * granule);
             return;
         }
-        ::operator delete(p, size);
+        release(p, size);
     }
 
 private:
+    // Clang (14) declares the sized operator delete only with -fsized-deallocation.
+    static void release(void* p, [[maybe_unused]] std::size_t size) noexcept {
+#if defined(__cpp_sized_deallocation)
+        ::operator delete(p, size);
+#else
+        ::operator delete(p);
+#endif
+    }
+
     static constexpr std::size_t granule = 64;
     static constexpr std::size_t classes = 64;          // frames up to 4 KiB are recycled
     static constexpr std::uint32_t keep_per_class = 512;  // per thread: a burst's frames, not a hoard
@@ -58,7 +67,7 @@ private:
             for (std::size_t k = 0; k < classes; ++k)
                 while (node* n = head[k]) {
                     head[k] = n->next;
-                    ::operator delete(n, (k + 1) * granule);
+                    release(n, (k + 1) * granule);
                 }
         }
     };

@@ -359,8 +359,25 @@ struct client_access {
         return true;
     }
 
+    /// The spec's bounds of a listing page, checked before anything is sent.
+    static error_code check_page(diagnostics& diag, std::string_view endpoint, std::int64_t page, std::int64_t limit) {
+        if (page < 1) return invalid(diag, endpoint, "page must be 1 or more");
+        if (limit < 0 || limit > 100) return invalid(diag, endpoint, "limit must be 1 to 100 (0: the server's default)");
+        return {};
+    }
+    static bool is_date(std::string_view d) {
+        if (d.size() != 10 || d[4] != '-' || d[7] != '-') return false;
+        for (std::size_t i : {0, 1, 2, 3, 5, 6, 8, 9})
+            if (d[i] < '0' || d[i] > '9') return false;
+        return true;
+    }
+
     static task<error_code> list_orders(op_context& ctx, order_list_result& out, core_ptr const& core,
                                         order_list_query const& q) {
+        if (auto ec = check_page(ctx.diag, ep_orders_list, q.page, q.limit)) co_return ec;
+        for (auto const* d : {&q.from_date, &q.to_date})
+            if (!d->empty() && !is_date(*d))
+                co_return invalid(ctx.diag, ep_orders_list, "from_date and to_date are YYYY-MM-DD");
         std::string const page = std::to_string(q.page), limit = std::to_string(q.limit);
         std::vector<query_param> base;
         if (q.page > 1) base.emplace_back("page", page);
@@ -456,6 +473,9 @@ struct client_access {
 
     static task<error_code> list_products(op_context& ctx, product_list_result& out, core_ptr const& core,
                                           product_list_query const& q) {
+        if (auto ec = check_page(ctx.diag, ep_products_list, q.page, q.limit)) co_return ec;
+        if (q.category_id && *q.category_id <= 0)
+            co_return invalid(ctx.diag, ep_products_list, "category_id must be positive");
         std::string category, page, limit;
         auto const list = product_params(q, category, page, limit);
         std::span<query_param const> const params(list);

@@ -50,7 +50,10 @@ inline std::optional<std::int64_t> to_int(const boost::json::value& v) {
 
 inline std::optional<money> to_money(const boost::json::value& v) {
     switch (v.kind()) {
-    case boost::json::kind::int64: return money::from_vnd(v.get_int64());
+    case boost::json::kind::int64:
+        // Beyond this the count of hundredths would overflow.
+        if (v.get_int64() > INT64_MAX / 100 || v.get_int64() < INT64_MIN / 100) return std::nullopt;
+        return money::from_vnd(v.get_int64());
     case boost::json::kind::uint64:
         if (v.get_uint64() > static_cast<std::uint64_t>(INT64_MAX / 100)) return std::nullopt;
         return money::from_vnd(static_cast<std::int64_t>(v.get_uint64()));
@@ -87,10 +90,19 @@ inline std::optional<std::int64_t> get_opt_int(const boost::json::object& o, std
     return v ? to_int(*v) : std::nullopt;
 }
 
+/// The first money field of the answer being read whose value is there but is not an
+/// amount (out of range, not a number): read_answer reports it as a broken answer instead
+/// of reading 0. Keys are the parsers' literals.
+inline thread_local std::string_view unreadable_money_field;
+
+/// Absent, null or "" reads as 0; any other value that is not an amount is noted (above).
 inline money get_money(const boost::json::object& o, std::string_view key) {
     auto* v = find(o, key);
     if (!v) return {};
-    return to_money(*v).value_or(money{});
+    if (auto m = to_money(*v)) return *m;
+    if (v->is_string() && v->get_string().find_first_not_of(" \t") == boost::json::string::npos) return {};
+    if (unreadable_money_field.empty()) unreadable_money_field = key;
+    return {};
 }
 
 inline double get_double(const boost::json::object& o, std::string_view key, double def = 0) {

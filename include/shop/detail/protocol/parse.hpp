@@ -429,7 +429,17 @@ error_code read_answer(http_response const& response, std::string_view endpoint,
         diag = std::move(e.diag);
         return e.ec;
     }
+    unreadable_money_field = {};
     parse_data(e.data(), out);
+    if (!unreadable_money_field.empty()) {
+        diag = diagnostics{};
+        diag.endpoint.assign(endpoint.data(), endpoint.size());
+        diag.http_status = e.meta.http_status;
+        diag.request_id = std::move(e.meta.request_id);
+        diag.message = "the answer's " + std::string(unreadable_money_field) + " is not an amount of money";
+        unreadable_money_field = {};
+        return make_error_code(errc::bad_response);
+    }
     out.meta = std::move(e.meta);
     if (keep_raw_json) out.meta.raw_json = response.body;
     return {};
