@@ -75,24 +75,35 @@ inline bool refused_before_acting(const error_code& ec) noexcept {
 inline bool may_resend(bool idempotent, bool maybe_sent) { return idempotent || !maybe_sent; }
 
 /// Exponential backoff with full jitter: uniform in [0, min(max, initial * multiplier^n)],
-/// where n counts the retries before this one (0 for the first retry).
+/// where n counts the retries before this one (0 for the first retry). Its generator is
+/// splitmix64 (8 bytes of state, not mt19937_64's 2.5 KB): a backoff lives in the frame of
+/// every request in flight, and jitter needs spread, not cryptographic quality.
 class backoff {
 public:
     explicit backoff(const retry_options& opts, std::uint64_t seed = std::random_device{}())
-        : opts_(opts), rng_(seed) {}
+        : initial_(opts.initial_backoff), max_(opts.max_backoff), multiplier_(opts.multiplier), state_(seed) {}
 
     std::chrono::milliseconds next(std::uint32_t retry_index) {
-        double cap = static_cast<double>(opts_.initial_backoff.count()) *
-                     std::pow(std::max(1.0, opts_.multiplier), static_cast<double>(retry_index));
-        cap = std::min(cap, static_cast<double>(opts_.max_backoff.count()));
+        double cap = static_cast<double>(initial_.count()) *
+                     std::pow(std::max(1.0, multiplier_), static_cast<double>(retry_index));
+        cap = std::min(cap, static_cast<double>(max_.count()));
         if (cap <= 0) return std::chrono::milliseconds(0);
-        std::uniform_int_distribution<std::int64_t> dist(0, static_cast<std::int64_t>(cap));
-        return std::chrono::milliseconds(dist(rng_));
+        // The modulo's bias is below 2^-40 for any cap a backoff can have.
+        auto const span = static_cast<std::uint64_t>(cap) + 1;
+        return std::chrono::milliseconds(static_cast<std::int64_t>(draw() % span));
     }
 
 private:
-    retry_options opts_;
-    std::mt19937_64 rng_;
+    std::uint64_t draw() noexcept {
+        std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31);
+    }
+
+    std::chrono::milliseconds initial_, max_;
+    double multiplier_;
+    std::uint64_t state_;
 };
 
 } // namespace shop

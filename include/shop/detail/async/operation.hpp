@@ -243,17 +243,18 @@ detached run_operation(boost::asio::any_io_executor io_ex, Handler handler, diag
     }
     if (slot.is_connected()) slot.clear();
     (void)work;  // released with the frame, before the handler runs
-    if constexpr (std::is_void_v<T>) {
-        delivery<decltype(net::append(std::move(handler), ec)), net::any_io_executor> last{
-            net::append(std::move(handler), ec), io_ex, post};
-        finish_after_resume<decltype(last)> finish{&last};
-        co_await finish;
-    } else {
-        delivery<decltype(net::append(std::move(handler), ec, std::move(value))), net::any_io_executor> last{
-            net::append(std::move(handler), ec, std::move(value)), io_ex, post};
-        finish_after_resume<decltype(last)> finish{&last};
-        co_await finish;
-    }
+    // The completion is built after the last resumption, off the frame (see there).
+    auto make_last = [&] {
+        if constexpr (std::is_void_v<T>) {
+            return delivery<decltype(net::append(std::move(handler), ec)), net::any_io_executor>{
+                net::append(std::move(handler), ec), std::move(io_ex), post};
+        } else {
+            return delivery<decltype(net::append(std::move(handler), ec, std::move(value))), net::any_io_executor>{
+                net::append(std::move(handler), ec, std::move(value)), std::move(io_ex), post};
+        }
+    };
+    finish_after_resume<decltype(make_last)> finish{&make_last};
+    co_await finish;
 }
 
 /// Starts an operation: runs it up to its first wait (or its end) on the calling thread.

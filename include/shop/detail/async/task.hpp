@@ -166,12 +166,14 @@ private:
     std::coroutine_handle<promise_type> h_;
 };
 
-/// The last step of a root: `co_await finish_after_resume<F>{&f}` suspends the root for
-/// good; as soon as the resumption in progress returns, `f` is moved out, the frame
-/// destroyed, and `f()` called.
-template <class F>
+/// The last step of a root: `co_await finish_after_resume<Make>{&make}` suspends the root
+/// for good; as soon as the resumption in progress returns, `make()` builds the completion
+/// off the frame (moving what it needs out of it), the frame is destroyed, and the
+/// completion called. Built there, not in the frame: the frame then holds the result once,
+/// not also a copy inside the completion (a frame per request in flight).
+template <class Make>
 struct finish_after_resume {
-    F* f;
+    Make* make;
     std::coroutine_handle<> frame{};
 
     bool await_ready() const noexcept { return false; }
@@ -185,8 +187,8 @@ private:
     static void run(void* me) {
         auto* self = static_cast<finish_after_resume*>(me);
         auto frame = self->frame;
-        F last = std::move(*self->f);
-        frame.destroy();  // `self` lived in the frame
+        auto last = (*self->make)();
+        frame.destroy();  // `self` and `make` lived in the frame
         std::move(last)();
     }
 };
