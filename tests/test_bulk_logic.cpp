@@ -286,8 +286,8 @@ TEST_CASE("bulk journal: lines replay into each item's state") {
     auto wrong = text + journal_not_placed_line(7, 1) + "\n";
     CHECK(replay_journal(wrong, bad, why) == shop::errc::journal_failed);
     CHECK(why.find("out of range") != std::string::npos);
-    // A header claiming more items than the text could hold sizes nothing (found by the
-    // journal's fuzz target's seeds: it used to allocate what the line claimed).
+    // A header claiming more items than the text could hold sizes nothing (seen while
+    // writing the journal's fuzz target: it used to allocate what the line claimed).
     std::string const greedy = R"({"t":"run","version":1,"after_id":0,"start_balance":"0","server_offset":0,"items":100000000000000})";
     CHECK(replay_journal(greedy + "\n", bad, why) == shop::errc::journal_failed);
     CHECK(why == "journal line 1: item count out of range");
