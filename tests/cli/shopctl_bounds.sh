@@ -7,31 +7,7 @@
 # journals, errors). Every step is bounded by `timeout`.
 set -euo pipefail
 shopctl=${1:?usage: shopctl_bounds.sh PATH/TO/shopctl}
-work=$(mktemp -d)
-server_pid=
-cleanup() {
-  [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-export SHOP_API_KEY=sk_live_a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6
-export SHOP_API_SECRET=sk_secret_a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6q7r8s9t0u1v2w3x4y5z6a7b8c9d0e1f2
-
-start_server() {  # start_server ARGS...: a fresh simulator; sets SHOP_BASE_URL
-  [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
-  rm -f "$work/serve.out"
-  "$shopctl" serve "$@" >"$work/serve.out" 2>"$work/serve.err" &
-  server_pid=$!
-  for _ in $(seq 400); do  # up to 20 s
-    [[ -s $work/serve.out ]] && break
-    sleep 0.05
-  done
-  SHOP_BASE_URL=$(head -1 "$work/serve.out")
-  [[ $SHOP_BASE_URL == http://* ]] || fail "server did not start: $(cat "$work/serve.err")"
-  export SHOP_BASE_URL
-}
+source "$(dirname "$0")/serve_support.sh"
 run() { timeout 60 "$shopctl" "$@"; }
 # Milliseconds since the epoch.
 now_ms() { date +%s%3N; }
@@ -39,7 +15,7 @@ now_ms() { date +%s%3N; }
 slack_ms=3000
 
 echo "-- --timeout bounds the whole command against a server that never answers"
-start_server --rate-limit off --latency 60000
+start_serve --rate-limit off --latency 60000
 # A read times out (exit 3); a create cut off by the deadline may have been placed (exit 4).
 for case in "3 balance" "3 --rate-limit off balance" "3 order --plan 900" "4 --rate-limit off order --plan 900"; do
   want=${case%% *}
@@ -59,7 +35,7 @@ for case in "3 balance" "3 --rate-limit off balance" "3 order --plan 900" "4 --r
 done
 
 echo "-- a listing whose pages repeat: the walk stops, says why, keeps what it read"
-start_server --rate-limit off --quirk list-pages-repeat
+start_serve --rate-limit off --quirk list-pages-repeat
 for _ in 1 2 3; do run --rate-limit off order --plan 900 >/dev/null; done
 rc=0; run --rate-limit off orders --all --json >"$work/orders.json" 2>"$work/orders.err" || rc=$?
 [[ $rc == 1 ]] || fail "orders --all exited $rc: $(cat "$work/orders.err")"
@@ -69,7 +45,7 @@ rc=0; run --rate-limit off products --all >/dev/null 2>"$work/products.err" || r
 [[ $rc == 1 ]] || fail "products --all exited $rc"
 
 echo "-- status without --wait: one look at many orders"
-start_server --rate-limit off
+start_serve --rate-limit off
 run --rate-limit off bulk --plan 900 --count 40 --json >"$work/bulk.json" 2>/dev/null
 mapfile -t ids < <(grep -o '"trans_id":"[^"]*"' "$work/bulk.json" | cut -d'"' -f4)
 [[ ${#ids[@]} == 40 ]] || fail "placed ${#ids[@]} orders"
@@ -88,9 +64,9 @@ done
 rm -f "$work/bad.out"
 rc=0; timeout 10 "$shopctl" serve --rate-limit 0 >"$work/bad.out" 2>&1 || rc=$?
 [[ $rc == 2 ]] || fail "serve --rate-limit 0: exit $rc"
-start_server --rate-limit off
+start_serve --rate-limit off
 run --rate-limit off balance >/dev/null || fail "against serve --rate-limit off"
-start_server --rate-limit 100000000/60
+start_serve --rate-limit 100000000/60
 run --rate-limit off balance >/dev/null || fail "against serve --rate-limit 100000000/60"
 
 echo "-- money in --json as the server writes it"
@@ -100,7 +76,7 @@ grep -q '"new_balance":499969998.5' "$work/order.json" || fail "new_balance: $(c
 grep -q '[0-9][eE][+0-9-]' "$work/order.json" && fail "exponent form: $(cat "$work/order.json")"
 run --rate-limit off balance --json | grep -q '"current":499969998.5,' || fail "balance --json"
 echo "-- the secret appears in nothing shopctl writes, verbose, on success and on failure"
-start_server --rate-limit off --fault orders/create:close-after-commit=0.2 --fault orders/status:html-502=0.2 --fault-seed 3
+start_serve --rate-limit off --fault orders/create:close-after-commit=0.2 --fault orders/status:html-502=0.2 --fault-seed 3
 out="$work/secrets"
 mkdir -p "$out"
 n=0
