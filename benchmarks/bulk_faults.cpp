@@ -6,19 +6,32 @@
 // unknown, duplicates in the simulator's records, and whether the balance adds up. Prints
 // the medians and the time ratios (faulty/jitter is what reconciliation costs).
 //
+// `beside`: the same account used by another spender during the run. ORDERS (500) orders of
+// plan 905 with distinct fields, 16 in flight, settle 2 s, 8% close-after-commit and 4%
+// close-before-read on creates, while a second client (its own thread and connections)
+// places FOREIGN (200) orders, 10 ms apart: of plan 900 in one setting, of plan 905 with
+// other fields in the other. Lost items are proven unplaced by the listing or the balance;
+// the table counts which.
+//
 //     build/bin/bench_bulk [RUNS=5] [ORDERS=2000] [CONCURRENCY=16]
+//     build/bin/bench_bulk beside [RUNS=3] [ORDERS=500] [FOREIGN=200]
 #include <shop/bulk_placer.hpp>
 #include <shop/shop.hpp>
 #include <shop/testing/simulator.hpp>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <map>
+#include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -31,44 +44,84 @@ struct run_figures {
     double seconds = 0;
     std::size_t placed = 0, rejected = 0, unknown = 0, creates = 0, adopted = 0, resent = 0, passes = 0;
     std::size_t duplicates = 0, disagree = 0;
+    std::size_t by_listing = 0, by_balance = 0, by_both = 0;  // what proved the resent items unplaced
+    std::size_t foreign = 0;                                   // the other spender's orders on the server
     bool balance_ok = false;
 };
 
-enum class setting { clean, jitter, faulty };
-constexpr const char* setting_name(setting s) { return s == setting::clean ? "clean" : s == setting::jitter ? "jitter" : "faults"; }
+struct scenario {
+    std::string name;
+    std::vector<std::string> faults;
+    bool jitter = false;
+    std::size_t orders = 2000, concurrency = 16;
+    std::chrono::milliseconds settle = 20ms, pass_interval = 50ms;
+    std::size_t foreign = 0;          // orders the other spender places during the run
+    std::int64_t foreign_plan = 900;  // 905: the run's plan, with other fields
+};
 
-run_figures one_run(setting mode, std::uint64_t seed, std::size_t orders, std::size_t concurrency) {
+shop::client_config config_for(std::string const& base_url) {
+    shop::client_config cfg;
+    cfg.base_url = base_url;
+    cfg.api_key = std::string(shop::testing::demo_api_key);
+    cfg.api_secret = std::string(shop::testing::demo_api_secret);
+    cfg.limiter.requests_per_window = 0;
+    cfg.timeouts.total = 10s;
+    return cfg;
+}
+
+// The other spender: `n` creates, 10 ms apart, on its own thread and client, from the start
+// of the run; their answers do not matter (lost or not, the orders are its business).
+void spend_beside(std::string const& base_url, scenario const& sc, std::atomic<bool> const& stop) {
+    asio::io_context io;
+    shop::client other(io.get_executor(), config_for(base_url));
+    asio::steady_timer pause(io);
+    std::size_t sent = 0;
+    std::function<void()> next = [&] {
+        if (sent == sc.foreign || stop.load()) return;
+        shop::create_order_request req;
+        shop::field_list fields;
+        if (sc.foreign_plan == 905) fields = {{"tai_khoan", "foreign-" + std::to_string(sent)}};
+        req.items.push_back({sc.foreign_plan, 1, std::move(fields)});
+        ++sent;
+        other.create_order(req, [&](shop::error_code, shop::create_order_result) {
+            pause.expires_after(10ms);
+            pause.async_wait([&](shop::error_code) { next(); });
+        });
+    };
+    next();
+    io.run();
+}
+
+run_figures one_run(scenario const& sc, std::uint64_t seed) {
     shop::testing::simulator_options so;
     so.rate_limit_override = 100'000'000;
     so.daily_limit_override = 100'000'000;
     so.fault_seed = seed;
-    if (mode == setting::faulty)
-        so.faults = {"orders/create:close-after-commit=0.05", "orders/create:close-before-read=0.05",
-                     "orders/create:checkout-error=0.02"};
-    if (mode != setting::clean) so.latency_jitter = 2ms;
+    so.faults = sc.faults;
+    if (sc.jitter) so.latency_jitter = 2ms;
     asio::io_context server_io;
     shop::testing::simulator sim(server_io.get_executor(), so);
     std::vector<std::thread> server_threads;
     for (int i = 0; i < 2; ++i) server_threads.emplace_back([&] { server_io.run(); });
 
     asio::io_context io;
-    shop::client_config cfg;
-    cfg.base_url = sim.base_url();
-    cfg.api_key = std::string(shop::testing::demo_api_key);
-    cfg.api_secret = std::string(shop::testing::demo_api_secret);
-    cfg.limiter.requests_per_window = 0;
-    cfg.timeouts.total = 10s;
-    shop::client client(io.get_executor(), cfg);
+    shop::client client(io.get_executor(), config_for(sim.base_url()));
     auto const start = *sim.state().balance(shop::testing::demo_api_key);
 
     std::vector<shop::bulk_item> items;
-    for (std::size_t i = 0; i < orders; ++i)
+    std::set<std::string> ours;
+    for (std::size_t i = 0; i < sc.orders; ++i) {
         items.push_back({.plan_id = 905, .fields = {{"tai_khoan", "bench-" + std::to_string(i)}}});
-    shop::bulk_placer placer(client, {.concurrency = concurrency, .settle = 20ms, .pass_interval = 50ms});
+        ours.insert(items.back().fields.front().second);
+    }
+    shop::bulk_placer placer(client, {.concurrency = sc.concurrency, .settle = sc.settle, .pass_interval = sc.pass_interval});
     shop::bulk_report report;
     shop::error_code failure;
     shop::diagnostics why;
+    std::atomic<bool> stop_spending{false};
+    std::thread spender;
     auto t0 = std::chrono::steady_clock::now();
+    if (sc.foreign) spender = std::thread([&] { spend_beside(sim.base_url(), sc, stop_spending); });
     placer.async_place(items, {}, why, [&](shop::error_code ec, shop::bulk_report r) {
         failure = ec;
         report = std::move(r);
@@ -76,6 +129,8 @@ run_figures one_run(setting mode, std::uint64_t seed, std::size_t orders, std::s
     io.run_for(10min);
     run_figures f;
     f.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    stop_spending = true;
+    if (spender.joinable()) spender.join();
     sim.stop();
     for (auto& t : server_threads) t.join();
     if (failure) {
@@ -90,11 +145,17 @@ run_figures one_run(setting mode, std::uint64_t seed, std::size_t orders, std::s
     f.adopted = report.adopted;
     f.resent = report.resent;
     f.passes = report.reconcile_passes;
-    std::map<std::string, std::vector<std::string>> by_field;  // field → trans_ids
-    shop::money charged;
+    std::map<std::string, std::vector<std::string>> by_field;  // field → trans_ids (this run's items)
+    shop::money charged, foreign_charged;
     for (auto const& o : sim.state().orders()) {
-        by_field[o.fields_data.empty() ? std::string() : o.fields_data.front().second].push_back(o.trans_id);
         charged += o.charged;
+        std::string field = o.fields_data.empty() ? std::string() : o.fields_data.front().second;
+        if (!ours.count(field)) {
+            ++f.foreign;
+            foreign_charged += o.charged;
+            continue;
+        }
+        by_field[field].push_back(o.trans_id);
     }
     for (auto const& [k, ids] : by_field)
         if (ids.size() > 1) ++f.duplicates;
@@ -105,9 +166,13 @@ run_figures one_run(setting mode, std::uint64_t seed, std::size_t orders, std::s
         if (r.outcome == shop::bulk_outcome::placed ? (!exists || it->second.front() != r.trans_id)
                                                     : (r.outcome != shop::bulk_outcome::unknown && exists))
             ++f.disagree;
+        f.by_listing += r.proof == shop::absence_proof::listing;
+        f.by_balance += r.proof == shop::absence_proof::balance;
+        f.by_both += r.proof == shop::absence_proof::both;
     }
     auto balance = *sim.state().balance(shop::testing::demo_api_key);
-    f.balance_ok = balance == start - charged && (f.unknown > 0 || balance == start - report.charged_total);
+    f.balance_ok = balance == start - charged &&
+                   (f.unknown > 0 || balance == start - report.charged_total - foreign_charged);
     return f;
 }
 
@@ -116,41 +181,81 @@ double median(std::vector<double> v) {
     return v.empty() ? 0 : v[v.size() / 2];
 }
 
-} // namespace
+std::size_t arg(int argc, char** argv, int i, std::size_t def) {
+    return argc > i ? std::strtoul(argv[i], nullptr, 10) : def;
+}
 
-int main(int argc, char** argv) {
-    std::size_t runs = argc > 1 ? std::strtoul(argv[1], nullptr, 10) : 5;
-    std::size_t orders = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 2000;
-    std::size_t concurrency = argc > 3 ? std::strtoul(argv[3], nullptr, 10) : 16;
-    if (runs == 0 || orders == 0 || concurrency == 0) {
-        std::fprintf(stderr, "usage: bench_bulk [RUNS] [ORDERS] [CONCURRENCY]\n");
-        return 2;
-    }
-    std::printf("%zu orders, concurrency %zu, %zu runs of each setting (alternating)\n\n", orders, concurrency, runs);
-    std::printf("| run | setting | s | orders/s | placed | rejected | unknown | creates | adopted | resent | passes | duplicates | disagree | balance |\n");
-    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-    std::map<setting, std::vector<double>> seconds;
-    std::vector<double> faulty_unknown;
+// Runs every scenario RUNS times, alternating; prints a row per run and the medians. True
+// when every run kept the rules: never twice, states agree, balance adds up, unknown <= 0.5%.
+bool run_all(std::vector<scenario> const& scenarios, std::size_t runs, bool with_proofs) {
+    std::printf("| run | setting | s | orders/s | placed | rejected | unknown | creates | adopted | resent |%s passes | "
+                "duplicates | disagree | balance |\n",
+                with_proofs ? " foreign orders | proof listing / balance / both |" : "");
+    std::printf("|---|---|---|---|---|---|---|---|---|---|%s---|---|---|---|\n", with_proofs ? "---|---|" : "");
+    std::map<std::string, std::vector<double>> seconds, unknown;
     bool all_ok = true;
     for (std::size_t r = 0; r < runs; ++r) {
-        for (setting mode : {setting::clean, setting::jitter, setting::faulty}) {
-            auto f = one_run(mode, 1000 + r, orders, concurrency);
-            seconds[mode].push_back(f.seconds);
-            if (mode == setting::faulty) faulty_unknown.push_back(static_cast<double>(f.unknown));
-            all_ok = all_ok && f.duplicates == 0 && f.disagree == 0 && f.balance_ok &&
-                     f.unknown * 200 <= orders;  // at most 0.5 %
-            std::printf("| %zu | %s | %.3f | %.0f | %zu | %zu | %zu | %zu | %zu | %zu | %zu | %zu | %zu | %s |\n", r + 1,
-                        setting_name(mode), f.seconds, static_cast<double>(f.placed) / f.seconds, f.placed, f.rejected,
-                        f.unknown, f.creates, f.adopted, f.resent, f.passes, f.duplicates, f.disagree,
+        for (auto const& sc : scenarios) {
+            auto f = one_run(sc, 1000 + r);
+            seconds[sc.name].push_back(f.seconds);
+            unknown[sc.name].push_back(static_cast<double>(f.unknown));
+            all_ok = all_ok && f.duplicates == 0 && f.disagree == 0 && f.balance_ok && f.unknown * 200 <= sc.orders;
+            std::string proofs;
+            if (with_proofs)
+                proofs = " " + std::to_string(f.foreign) + " | " + std::to_string(f.by_listing) + " / " +
+                         std::to_string(f.by_balance) + " / " + std::to_string(f.by_both) + " |";
+            std::printf("| %zu | %s | %.3f | %.0f | %zu | %zu | %zu | %zu | %zu | %zu |%s %zu | %zu | %zu | %s |\n", r + 1,
+                        sc.name.c_str(), f.seconds, static_cast<double>(f.placed) / f.seconds, f.placed, f.rejected,
+                        f.unknown, f.creates, f.adopted, f.resent, proofs.c_str(), f.passes, f.duplicates, f.disagree,
                         f.balance_ok ? "adds up" : "MISMATCH");
             std::fflush(stdout);
         }
     }
-    double mc = median(seconds[setting::clean]), mj = median(seconds[setting::jitter]), mf = median(seconds[setting::faulty]);
-    auto rate = [&](double s) { return static_cast<double>(orders) / s; };
-    std::printf("\nmedians: clean %.3f s (%.0f orders/s), jitter %.3f s (%.0f orders/s), faults %.3f s (%.0f orders/s); "
-                "faults/jitter %.2f, faults/clean %.2f; median unknown with faults %.0f\n",
-                mc, rate(mc), mj, rate(mj), mf, rate(mf), mf / mj, mf / mc, median(faulty_unknown));
+    std::printf("\nmedians:");
+    for (auto const& sc : scenarios)
+        std::printf(" %s %.3f s (%.0f orders/s, unknown %.0f);", sc.name.c_str(), median(seconds[sc.name]),
+                    static_cast<double>(sc.orders) / median(seconds[sc.name]), median(unknown[sc.name]));
+    std::printf("\n");
+    if (!with_proofs && scenarios.size() == 3) {
+        double mc = median(seconds["clean"]), mj = median(seconds["jitter"]), mf = median(seconds["faults"]);
+        std::printf("faults/jitter %.2f, faults/clean %.2f\n", mf / mj, mf / mc);
+    }
     std::printf("never twice, states agree, balance adds up, unknown <= 0.5%%: %s\n", all_ok ? "yes" : "NO");
-    return all_ok ? 0 : 1;
+    return all_ok;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    if (argc > 1 && std::string_view(argv[1]) == "beside") {
+        std::size_t runs = arg(argc, argv, 2, 3), orders = arg(argc, argv, 3, 500), foreign = arg(argc, argv, 4, 200);
+        if (runs == 0 || orders == 0) {
+            std::fprintf(stderr, "usage: bench_bulk beside [RUNS] [ORDERS] [FOREIGN]\n");
+            return 2;
+        }
+        scenario base{.faults = {"orders/create:close-after-commit=0.08", "orders/create:close-before-read=0.04"},
+                      .orders = orders, .settle = 2s, .pass_interval = 1s, .foreign = foreign};
+        auto other_plan = base, same_plan = base;
+        other_plan.name = "beside, plan 900";
+        same_plan.name = "beside, plan 905";
+        same_plan.foreign_plan = 905;
+        std::printf("%zu orders (16 in flight, settle 2 s) beside %zu orders of another spender, %zu runs of each "
+                    "setting (alternating)\n\n", orders, foreign, runs);
+        return run_all({other_plan, same_plan}, runs, true) ? 0 : 1;
+    }
+    std::size_t runs = arg(argc, argv, 1, 5), orders = arg(argc, argv, 2, 2000), concurrency = arg(argc, argv, 3, 16);
+    if (runs == 0 || orders == 0 || concurrency == 0) {
+        std::fprintf(stderr, "usage: bench_bulk [RUNS] [ORDERS] [CONCURRENCY] | bench_bulk beside [RUNS] [ORDERS] [FOREIGN]\n");
+        return 2;
+    }
+    std::printf("%zu orders, concurrency %zu, %zu runs of each setting (alternating)\n\n", orders, concurrency, runs);
+    scenario clean{.name = "clean", .orders = orders, .concurrency = concurrency};
+    scenario jitter = clean, faulty = clean;
+    jitter.name = "jitter";
+    jitter.jitter = true;
+    faulty.name = "faults";
+    faulty.jitter = true;
+    faulty.faults = {"orders/create:close-after-commit=0.05", "orders/create:close-before-read=0.05",
+                     "orders/create:checkout-error=0.02"};
+    return run_all({clean, jitter, faulty}, runs, false) ? 0 : 1;
 }

@@ -219,6 +219,69 @@ TEST_CASE("match_lost_group: interchangeable twins share the matching orders") {
     CHECK(v[0].trans_id == "T13");
 }
 
+TEST_CASE("check_listing_absence: no order that could be theirs, whatever time and amount say") {
+    auto order = [](std::int64_t id, std::string trans, std::int64_t plan, std::optional<shop::field_list> fields) {
+        order_candidate c;
+        c.id = id;
+        c.trans_id = std::move(trans);
+        c.plan_id = plan;
+        c.quantity = 1;
+        c.final_amount = shop::money::from_vnd(10000);
+        c.created = 1000;
+        c.fields = std::move(fields);
+        return c;
+    };
+    lost_attempt a;
+    a.plan_id = 905;
+    a.quantity = 1;
+    a.fields = {{"tai_khoan", "mine"}};
+    a.after_id = 10;
+    a.not_before = 5000;                                   // later than every order's time
+    a.expected_amount = shop::money::from_vnd(12345);      // unlike every order's amount
+    // Another spender's orders: another plan, or this plan with other fields.
+    std::vector<order_candidate> orders{order(14, "F14", 900, shop::field_list{}),
+                                        order(13, "F13", 905, shop::field_list{{"tai_khoan", "theirs"}}),
+                                        order(12, "F12", 905, std::nullopt)};
+    std::set<std::string> claimed;
+
+    // A candidate of the same plan whose fields the listing did not carry: read them first.
+    auto v = check_listing_absence(a, orders, claimed);
+    CHECK(v.verdict == listing_absence::kind::need_fields);
+    CHECK(v.need == std::vector<std::string>{"F12"});
+    orders[2].fields = shop::field_list{{"tai_khoan", "other"}};
+    v = check_listing_absence(a, orders, claimed);
+    CHECK(v.verdict == listing_absence::kind::proven);
+
+    // An order with its fields, even one the time and amount bounds of matching would pass
+    // over, means the listing proves nothing.
+    orders.push_back(order(15, "T15", 905, shop::field_list{{"tai_khoan", "mine"}}));
+    v = check_listing_absence(a, orders, claimed);
+    CHECK(v.verdict == listing_absence::kind::lookalikes);
+    CHECK(v.lookalikes == 1);
+    CHECK(match_lost_attempt(a, orders, claimed).verdict == match_verdict::kind::none);
+    // Unless it is claimed (this run's own, or adopted by another item), or older than the
+    // attempt's floor.
+    claimed.insert("T15");
+    CHECK(check_listing_absence(a, orders, claimed).verdict == listing_absence::kind::proven);
+    claimed.clear();
+    a.after_id = 15;
+    CHECK(check_listing_absence(a, orders, claimed).verdict == listing_absence::kind::proven);
+
+    // Twins without fields: every unclaimed order of the plan without fields could be one.
+    lost_attempt twin;
+    twin.plan_id = 900;
+    twin.quantity = 1;
+    twin.after_id = 10;
+    v = check_listing_absence(twin, orders, claimed);
+    CHECK(v.verdict == listing_absence::kind::lookalikes);
+    claimed.insert("F14");
+    CHECK(check_listing_absence(twin, orders, claimed).verdict == listing_absence::kind::proven);
+    // Another quantity is another item.
+    claimed.clear();
+    twin.quantity = 2;
+    CHECK(check_listing_absence(twin, orders, claimed).verdict == listing_absence::kind::proven);
+}
+
 TEST_CASE("bulk journal: lines replay into each item's state") {
     journal_run run;
     run.after_id = 41;
@@ -241,6 +304,8 @@ TEST_CASE("bulk journal: lines replay into each item's state") {
     text += journal_rejected_line(3, shop::make_error_code(shop::errc::cart_error), "CART_ERROR", "h\u1EBFt") + "\n";
     text += journal_resume_line() + "\n";
     text += journal_unknown_line(1, "balance off") + "\n";
+    text += journal_attempt_line(4, 1, 1700000004, 43, 1700000004000) + "\n";
+    text += journal_not_placed_line(4, 1, "listing") + "\n";  // a loss the listing settled
 
     journal_replay r;
     std::string why;
@@ -269,7 +334,11 @@ TEST_CASE("bulk journal: lines replay into each item's state") {
     CHECK(r.states[2].attempts == 1);
     CHECK(r.states[3].state == kind::rejected);
     CHECK(r.states[3].ec == shop::errc::cart_error);
-    CHECK(r.states[4].state == kind::fresh);
+    CHECK(r.states[2].proof.empty());
+    CHECK(r.states[4].state == kind::not_placed);
+    CHECK(r.states[4].proof == "listing");
+    CHECK(journal_not_placed_line(4, 1, "listing") == R"({"t":"not_placed","i":4,"n":1,"proof":"listing"})");
+    CHECK(journal_not_placed_line(4, 1) == R"({"t":"not_placed","i":4,"n":1})");
 
     // A torn last line is ignored (and reported); a broken line elsewhere is an error.
     auto torn = text + R"({"t":"placed","i":1,"trans)";

@@ -14,12 +14,18 @@
 // server-side filters: the deployed server fails them), candidates are matched on plan,
 // quantity, creation time, amount (when this run has seen the price) and, through
 // /orders/status, fields. The one unclaimed match is adopted. When nothing matches and the
-// loss is `settle` old, the balance decides: if it equals the baseline (a balance read with
-// nothing lost or in flight) minus everything this run is known to have been charged since
-// (summary.total_amount), the attempt placed nothing and the item is sent again
-// (bulk_options::retry_unplaced); otherwise, after `reconcile_passes`, it ends outcome
-// unknown. The balance test assumes nothing else moves the balance between two baselines;
-// anything that does makes lost items end unknown rather than risk a second payment.
+// loss is `settle` old, two witnesses can show that the attempt placed nothing:
+// - the listing: the walk reached the attempt's floor, and no unclaimed order of the item's
+//   plan and quantity since then carries its fields (for twins: none is left once the
+//   matching orders were shared out). It decides whatever else spends from the account.
+// - the balance: it equals the baseline (a balance read with nothing lost or in flight) minus
+//   everything this run is known to have been charged since (summary.total_amount). It
+//   assumes nothing else moves the balance between two baselines, and decides for twins
+//   that foreign look-alike orders leave open.
+// Either one is enough (bulk_item_result::proof says which, or both); the item is sent again
+// (bulk_options::retry_unplaced). When neither holds (a walk cut short by its page bound or
+// an error, look-alike orders, a moved balance), it ends outcome unknown after
+// `reconcile_passes` rather than risk a second payment.
 //
 // All of it runs on one strand: `concurrency` sender coroutines and one reconciler, sharing a
 // detail::bulk_queue. Every wait is bounded by the client's own timeouts or a short re-check.
@@ -79,6 +85,24 @@ constexpr std::string_view to_string(bulk_outcome o) noexcept {
     return "?";
 }
 
+/// How reconciliation showed that a lost attempt placed nothing.
+enum class absence_proof {
+    none,    ///< no lost attempt of the item was concluded unplaced
+    listing, ///< the listing, read whole since the attempt, holds no order with its plan, quantity and fields
+    balance, ///< the balance shows no charge beyond what this run knows of
+    both,    ///< the listing and the balance agree
+};
+
+constexpr std::string_view to_string(absence_proof p) noexcept {
+    switch (p) {
+    case absence_proof::none: return "none";
+    case absence_proof::listing: return "listing";
+    case absence_proof::balance: return "balance";
+    case absence_proof::both: return "both";
+    }
+    return "?";
+}
+
 /// The final state of one item.
 struct bulk_item_result {
     std::size_t index = 0;
@@ -100,6 +124,9 @@ struct bulk_item_result {
     diagnostics diag;
     /// What happened to its lost attempts, in order (empty when nothing was lost).
     std::vector<std::string> evidence;
+    /// What proved its last lost attempt unplaced (none when no loss was concluded so); the
+    /// item may have been placed by a later attempt.
+    absence_proof proof = absence_proof::none;
 };
 
 /// A snapshot delivered to the progress handler.
@@ -427,6 +454,12 @@ private:
         st.queue.emplace(std::move(keys));
     }
 
+    static absence_proof proof_named(std::string_view name) {
+        for (auto p : {absence_proof::listing, absence_proof::balance, absence_proof::both})
+            if (name == to_string(p)) return p;
+        return absence_proof::none;
+    }
+
     using run_outcome = detail::outcome<bulk_report>;
 
     // The run could not start: nothing was sent.
@@ -507,13 +540,16 @@ private:
             auto& r = st->results[i];
             auto& s = st->state[i];
             r.attempts = js.attempts;
+            r.proof = proof_named(js.proof);
             s.not_before = js.not_before;
             s.after_id = js.after_id;
             switch (js.state) {
             case kind::fresh: break;
             case kind::not_placed:
                 s.proven_unplaced = true;
-                r.evidence.push_back("earlier run: not placed (refused, or a lost attempt shown to have placed nothing)");
+                r.evidence.push_back(js.proof.empty()
+                                         ? "earlier run: not placed (refused, or a lost attempt shown to have placed nothing)"
+                                         : "earlier run: a lost attempt shown to have placed nothing (proof: " + js.proof + ")");
                 break;
             case kind::placed:
                 // (An adopted order whose charge was not known exactly has no "charged".)
@@ -905,10 +941,13 @@ private:
             for (auto i : lost) why[i] = text;
             unresolved = lost;
         } else {
-            // 2. Match, group by group of twins, fetching fields as needed.
+            // 2. Match, group by group of twins, fetching fields as needed; for what matches
+            //    nothing, ask the listing whether an order that could be theirs exists at all.
             std::map<std::string, std::vector<std::size_t>> groups;
             for (auto i : lost) groups[st.state[i].key].push_back(i);
             std::vector<std::size_t> unmatched;
+            std::set<std::size_t> absent_by_listing;
+            std::map<std::size_t, std::string> listing_says;  // why the listing proves nothing
             for (auto& [key, members] : groups) {
                 std::sort(members.begin(), members.end(),
                           [&](std::size_t a, std::size_t b) { return st.state[a].sent_seq < st.state[b].sent_seq; });
@@ -930,26 +969,8 @@ private:
                 for (int round = 0; round < 2; ++round) {
                     verdicts = detail::match_lost_group(attempts, candidates, st.claimed);
                     if (verdicts.front().verdict != detail::match_verdict::kind::need_fields) break;
-                    auto need = verdicts.front().need;
-                    for (auto const& id : need) {
-                        if (status_reads == st.opts.max_status_reads) {
-                            fetch_error = "more candidates than one pass reads (" +
-                                          std::to_string(st.opts.max_status_reads) + ")";
-                            break;
-                        }
-                        ++status_reads;
-                        diagnostics status_diag;
-                        auto got = co_await st.cl.order_status(id, status_diag, net::as_tuple(net::use_awaitable));
-                        if (st.cancelled) co_return settled > 0;
-                        if (std::get<0>(got)) {
-                            fetch_error = "reading " + id + " failed: " + status_diag.to_string();
-                            break;
-                        }
-                        auto const& sr = std::get<1>(got);
-                        st.status_of[id] = sr;
-                        for (auto& c : candidates)
-                            if (c.trans_id == id) c.fields = sr.order.fields_data;
-                    }
+                    fetch_error = co_await read_fields(st, verdicts.front().need, candidates, status_reads);
+                    if (st.cancelled) co_return settled > 0;
                     if (!fetch_error.empty()) break;
                 }
                 if (!fetch_error.empty() || verdicts.front().verdict == detail::match_verdict::kind::need_fields) {
@@ -959,6 +980,7 @@ private:
                     }
                     continue;
                 }
+                std::vector<std::size_t> group_unmatched;
                 for (std::size_t k = 0; k < members.size(); ++k) {
                     auto i = members[k];
                     auto const& v = verdicts[k];
@@ -969,43 +991,75 @@ private:
                         why[i] = "several unclaimed orders match it";
                         unresolved.push_back(i);
                     } else if (st.queue->loss_time(i) <= settled_by) {
-                        unmatched.push_back(i);
+                        group_unmatched.push_back(i);
                     }  // else: too recent to conclude anything; the next pass looks again
+                }
+                if (group_unmatched.empty()) continue;
+                // The listing's word on the leftovers (the adopted orders are claimed now):
+                // no unclaimed order of the plan and quantity with their fields since the
+                // oldest of their attempts.
+                detail::lost_attempt leftovers = attempts.front();
+                for (auto i : group_unmatched) leftovers.after_id = std::min(leftovers.after_id, st.state[i].after_id);
+                std::string note;
+                for (int round = 0; round < 2; ++round) {
+                    auto a = detail::check_listing_absence(leftovers, candidates, st.claimed);
+                    if (a.verdict == detail::listing_absence::kind::proven) {
+                        absent_by_listing.insert(group_unmatched.begin(), group_unmatched.end());
+                        note.clear();
+                        break;
+                    }
+                    if (a.verdict == detail::listing_absence::kind::lookalikes) {
+                        note = std::to_string(a.lookalikes) + " unclaimed order" + (a.lookalikes == 1 ? "" : "s") +
+                               " with its plan, quantity and fields could be " + (group_unmatched.size() == 1 ? "its" : "theirs");
+                        break;
+                    }
+                    note = co_await read_fields(st, a.need, candidates, status_reads);
+                    if (st.cancelled) co_return settled > 0;
+                    if (!note.empty()) break;
+                    note = "fields of the candidates could not be read";
+                }
+                for (auto i : group_unmatched) {
+                    unmatched.push_back(i);
+                    if (!absent_by_listing.count(i)) listing_says[i] = note;
                 }
             }
 
-            // 3. Nothing matches: the balance says whether anything unknown was charged.
+            // 3. The balance: the deciding witness where the listing proves nothing, a second
+            //    one where it does. It is clean when every other lost item is settled and every
+            //    charge since the baseline is known to the hundredth; then an equal balance
+            //    proves nothing unknown was paid. Another spender moves it: the listing still
+            //    decides for items it can tell apart.
             if (!unmatched.empty()) {
                 diagnostics balance_why;
                 auto bal = co_await st.cl.balance(balance_why, net::as_tuple(net::use_awaitable));
                 if (st.cancelled) co_return settled > 0;
+                std::optional<money> clean_balance;
+                std::string balance_says;
                 if (std::get<0>(bal)) {
-                    for (auto i : unmatched) {
-                        why[i] = "no matching order; reading the balance failed: " + balance_why.to_string();
-                        unresolved.push_back(i);
-                    }
+                    balance_says = "reading the balance failed: " + balance_why.to_string();
                 } else {
                     money const now_balance = std::get<1>(bal).balance.current;
                     money const expected = st.baseline - st.charged_since;
-                    // Every other lost item settled and every charge since the baseline known
-                    // to the hundredth: only then does an equal balance prove nothing was paid.
-                    if (now_balance == expected && unresolved.empty() && st.charges_exact) {
-                        for (auto i : unmatched) {
-                            not_placed(st, i, now_balance);
-                            ++settled;
-                        }
+                    if (now_balance == expected && unresolved.empty() && st.charges_exact) clean_balance = now_balance;
+                    else if (now_balance == expected && !unresolved.empty())
+                        balance_says = "the balance proves nothing while other lost items are unresolved";
+                    else if (now_balance == expected)
+                        balance_says = "an adopted order's charge is not known exactly, so the balance proves nothing";
+                    else
+                        balance_says = "the balance is " + now_balance.to_fixed2() + " where " + expected.to_fixed2() +
+                                       " was expected";
+                }
+                for (auto i : unmatched) {
+                    bool const by_listing = absent_by_listing.count(i) > 0;
+                    if (by_listing || clean_balance) {
+                        auto const proof = by_listing && clean_balance ? absence_proof::both
+                                           : by_listing                ? absence_proof::listing
+                                                                       : absence_proof::balance;
+                        not_placed(st, i, proof, clean_balance);
+                        ++settled;
                     } else {
-                        std::string text = "no matching order, and the balance is " + now_balance.to_fixed2() +
-                                           " where " + expected.to_fixed2() + " was expected";
-                        if (now_balance == expected && !unresolved.empty())
-                            text = "no matching order, but other lost items are unresolved";
-                        else if (now_balance == expected)
-                            text = "no matching order, but an adopted order's charge is not known exactly, so the "
-                                   "balance proves nothing";
-                        for (auto i : unmatched) {
-                            why[i] = text;
-                            unresolved.push_back(i);
-                        }
+                        why[i] = "no matching order; the listing proves nothing (" + listing_says[i] + "); " + balance_says;
+                        unresolved.push_back(i);
                     }
                 }
             }
@@ -1039,6 +1093,28 @@ private:
         co_return settled > 0;
     }
 
+    // Reads the fields of the candidates named in `need` (/orders/status, within the pass's
+    // bound of reads); returns why it could not, or nothing.
+    static boost::asio::awaitable<std::string> read_fields(run_state& st, std::vector<std::string> const& need,
+                                                           std::vector<detail::order_candidate>& candidates,
+                                                           std::size_t& status_reads) {
+        namespace net = boost::asio;
+        for (auto const& id : need) {
+            if (status_reads == st.opts.max_status_reads)
+                co_return "more candidates than one pass reads (" + std::to_string(st.opts.max_status_reads) + ")";
+            ++status_reads;
+            diagnostics status_diag;
+            auto got = co_await st.cl.order_status(id, status_diag, net::as_tuple(net::use_awaitable));
+            if (st.cancelled) co_return std::string("the run was cancelled");
+            if (std::get<0>(got)) co_return "reading " + id + " failed: " + status_diag.to_string();
+            auto const& sr = std::get<1>(got);
+            for (auto& c : candidates)
+                if (c.trans_id == id) c.fields = sr.order.fields_data;
+            st.status_of[id] = sr;
+        }
+        co_return std::string();
+    }
+
     static void adopt(run_state& st, std::size_t i, std::string const& trans_id,
                       std::vector<detail::order_candidate> const& candidates) {
         auto c = std::find_if(candidates.begin(), candidates.end(), [&](auto const& x) { return x.trans_id == trans_id; });
@@ -1066,13 +1142,20 @@ private:
         st.tally(i);
     }
 
-    static void not_placed(run_state& st, std::size_t i, money balance) {
+    // `balance`: the clean balance that witnessed it (listing alone: none).
+    static void not_placed(run_state& st, std::size_t i, absence_proof proof, std::optional<money> balance) {
         auto& r = st.results[i];
         auto& s = st.state[i];
         s.proven_unplaced = true;
-        r.evidence.push_back("reconciliation: no matching order and the balance (" + balance.to_fixed2() +
-                             ") shows no unknown charge: not placed");
-        write_or_stop(st, detail::journal_not_placed_line(i, r.attempts));
+        r.proof = proof;
+        std::string const listing = "the listing, read whole since its attempt, holds no order with its plan, quantity and fields";
+        std::string const ledger = balance ? "the balance (" + balance->to_fixed2() + ") shows no unknown charge" : std::string();
+        r.evidence.push_back("reconciliation: " +
+                             (proof == absence_proof::both      ? listing + ", and " + ledger
+                              : proof == absence_proof::listing ? listing
+                                                                : "no matching order and " + ledger) +
+                             ": not placed");
+        write_or_stop(st, detail::journal_not_placed_line(i, r.attempts, to_string(proof)));
         if (st.opts.retry_unplaced && s.tries < st.opts.max_attempts && !st.queue->stopped()) {
             ++st.report.resent;
             s.passes = 0;

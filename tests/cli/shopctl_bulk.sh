@@ -20,6 +20,8 @@ grep -q '"unknown":0,' "$work/run.json" || fail "unknown outcomes"
 [[ $(count '"outcome":"placed"' <"$work/run.json") == 200 ]] || fail "per-item results"
 adopted=$(grep -o '"adopted":[0-9]*' "$work/run.json" | head -1 | cut -d: -f2)
 (( adopted > 0 )) || fail "no lost answer was adopted: the faults did not bite"
+grep -Eq '"proof":"(listing|balance|both)"' "$work/run.json" || fail "no item says what proved its lost attempt unplaced"
+grep -Eq '"t":"not_placed".*"proof":"(listing|balance|both)"' "$work/run.jsonl" || fail "the journal does not record the proof"
 run orders --all --json >"$work/orders.json"
 [[ $(count '"trans_id"' <"$work/orders.json") == 200 ]] || fail "the shop holds $(count '"trans_id"' <"$work/orders.json") orders, not 200"
 grep -q 'user\|cli-' "$work/run.jsonl" || fail "journal without items"

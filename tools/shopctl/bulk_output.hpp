@@ -77,6 +77,7 @@ inline std::string bulk_report_json(const shop::bulk_report& rep, const std::vec
             w.key("error");
             write_error(w, r.ec, r.diag);
         }
+        if (r.proof != shop::absence_proof::none) w.key("proof").str(shop::to_string(r.proof));
         if (!r.evidence.empty()) {
             w.key("evidence").begin_array();
             for (auto const& line : r.evidence) w.str(line);
@@ -97,6 +98,12 @@ inline void print_bulk_report(const shop::bulk_report& rep, const std::vector<sh
                rep.settled_before ? fmt::format(", {} settled before resuming", rep.settled_before) : std::string());
     fmt::print("creates sent {}, lost answers adopted {}, resent after proof of no order {}, reconciliation passes {}\n",
                rep.creates_sent, rep.adopted, rep.resent, rep.reconcile_passes);
+    std::map<shop::absence_proof, std::size_t> proofs;
+    for (auto const& r : rep.items)
+        if (r.proof != shop::absence_proof::none) ++proofs[r.proof];
+    if (!proofs.empty())
+        fmt::print("items whose lost attempt was proven unplaced: by the listing {}, by the balance {}, by both {}\n",
+                   proofs[shop::absence_proof::listing], proofs[shop::absence_proof::balance], proofs[shop::absence_proof::both]);
     fmt::print("balance {} -> {}, charged {}\n", rep.start_balance.to_php_string(),
                rep.end_balance ? rep.end_balance->to_php_string() : std::string("(unread)"), rep.charged_total.to_php_string());
     if (rep.stop_reason) fmt::print("stopped early: {}\n", rep.stop_diag.to_string());

@@ -7,7 +7,8 @@
 //   {"t":"attempt","i":I,"n":K,"not_before":T,"after_id":N,"sent_ms":W}  before each create is sent
 //   {"t":"placed","i":I,"trans_id":"…","order_id":N,"final_amount":"…","charged":"…"|null,"adopted":B}
 //   {"t":"rejected","i":I,"ec":E,"code":"…","message":"…"}
-//   {"t":"not_placed","i":I,"n":K}     its attempts (K sent) placed nothing: may be sent again
+//   {"t":"not_placed","i":I,"n":K}     its attempts (K sent) placed nothing: may be sent again;
+//                                      "proof":"listing"|"balance"|"both" when reconciliation showed it
 //   {"t":"unknown","i":I,"message":"…"} reconciliation could not tell
 //   {"t":"resume"}                      a later run continued from here
 #pragma once
@@ -69,6 +70,7 @@ struct journal_item_state {
     bool adopted = false;
     error_code ec;
     std::string code, message;
+    std::string proof; ///< of the last not_placed line: "listing", "balance", "both" or empty
 };
 
 struct journal_replay {
@@ -126,8 +128,11 @@ inline std::string journal_rejected_line(std::size_t i, error_code ec, std::stri
     return boost::json::serialize(o);
 }
 
-inline std::string journal_not_placed_line(std::size_t i, std::size_t attempts) {
+/// `proof`: how reconciliation showed a lost attempt placed nothing (empty: the attempt was
+/// refused before acting, nothing to prove).
+inline std::string journal_not_placed_line(std::size_t i, std::size_t attempts, std::string_view proof = {}) {
     boost::json::object o{{"t", "not_placed"}, {"i", i}, {"n", attempts}};
+    if (!proof.empty()) o["proof"] = proof;
     return boost::json::serialize(o);
 }
 
@@ -222,6 +227,8 @@ inline error_code replay_journal(std::string_view text, journal_replay& out, std
         } else if (type == "not_placed") {
             st.state = journal_item_state::kind::not_placed;
             if (auto n = get_opt_int(o, "n"); n && *n >= 0) st.attempts = static_cast<std::size_t>(*n);
+            st.proof.clear();
+            if (auto s = find(o, "proof"); s && s->is_string()) st.proof = std::string(s->as_string());
         } else if (type == "unknown") {
             st.state = journal_item_state::kind::lost;
             if (auto s = find(o, "message"); s && s->is_string()) st.message = std::string(s->as_string());

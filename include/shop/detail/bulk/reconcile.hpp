@@ -193,6 +193,37 @@ inline std::vector<match_verdict> match_lost_group(const std::vector<lost_attemp
     return out;
 }
 
+/// What a complete listing walk says of lost attempts that matched no order. The attempts
+/// (one twin group: same plan, quantity and fields) are proven unplaced when no unclaimed
+/// order of that plan and quantity newer than `after_id` (the oldest attempt's) carries the
+/// same fields: their orders, had any been placed, would be there. No time or amount bound
+/// here: those narrow a match, never an absence (a changed price or a skewed clock must not
+/// hide an order of ours). The caller guarantees the walk: read newest first down to
+/// `after_id`, after the settle time of every attempt concluded.
+struct listing_absence {
+    enum class kind {
+        proven,      ///< no order that could be one of them
+        lookalikes,  ///< `lookalikes` unclaimed orders could be theirs: the listing proves nothing
+        need_fields, ///< read the fields of `need` (by trans_id), then check again
+    } verdict = kind::proven;
+    std::size_t lookalikes = 0;
+    std::vector<std::string> need;
+};
+
+inline listing_absence check_listing_absence(const lost_attempt& group, const std::vector<order_candidate>& orders,
+                                             const std::set<std::string>& claimed) {
+    listing_absence out;
+    for (auto const& o : orders) {
+        if (claimed.count(o.trans_id)) continue;
+        if (o.plan_id != group.plan_id || o.quantity != group.quantity || o.id <= group.after_id) continue;
+        if (!o.fields) out.need.push_back(o.trans_id);
+        else if (same_fields(*o.fields, group.fields)) ++out.lookalikes;
+    }
+    if (!out.need.empty()) out.verdict = listing_absence::kind::need_fields;
+    else if (out.lookalikes > 0) out.verdict = listing_absence::kind::lookalikes;
+    return out;
+}
+
 /// Identity of an item for the twin rule: while one item with the same plan, quantity and
 /// fields is unresolved, its twins are not sent, so a match can only be one of them.
 inline std::string twin_key(std::int64_t plan_id, std::int64_t quantity, field_list fields) {
