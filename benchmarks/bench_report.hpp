@@ -83,6 +83,7 @@ struct report {
     std::string url;
     unsigned connections = 0, concurrency = 0, pipeline_depth = 1, threads = 1;
     bool limiter = false;
+    std::string driver;       ///< shop-bench: how its workers call the client ("callbacks", "coroutines")
     double seconds = 0;       ///< the measured window
     std::uint64_t requests = 0;  ///< completed successfully in the window
     std::map<std::string, std::uint64_t> errors;  ///< by error, in the window
@@ -140,6 +141,7 @@ inline std::string to_json(report const& r) {
     s += ",\"pipeline_depth\":" + std::to_string(r.pipeline_depth);
     s += ",\"threads\":" + std::to_string(r.threads);
     s += std::string(",\"limiter\":") + (r.limiter ? "true" : "false");
+    if (!r.driver.empty()) s += ",\"driver\":\"" + json_escape(r.driver) + "\"";
     s += ",\"seconds\":" + num(r.seconds);
     s += ",\"requests\":" + std::to_string(r.requests);
     s += ",\"requests_per_second\":" + num(r.requests_per_second());
@@ -162,9 +164,9 @@ inline std::string to_json(report const& r) {
 }
 
 inline void print_text(std::FILE* out, report const& r) {
-    std::fprintf(out, "%s %s against %s: %u connections, %u in flight, depth %u, %u thread(s), limiter %s\n",
+    std::fprintf(out, "%s %s against %s: %u connections, %u in flight, depth %u, %u thread(s), limiter %s%s%s\n",
                  r.client.c_str(), r.workload.c_str(), r.url.c_str(), r.connections, r.concurrency, r.pipeline_depth,
-                 r.threads, r.limiter ? "on" : "off");
+                 r.threads, r.limiter ? "on" : "off", r.driver.empty() ? "" : ", driven by ", r.driver.c_str());
     std::fprintf(out, "  %llu requests in %.2f s: %.0f requests/s\n", static_cast<unsigned long long>(r.requests),
                  r.seconds, r.requests_per_second());
     std::fprintf(out, "  latency p50 %.0f us, p90 %.0f us, p99 %.0f us, p99.9 %.0f us\n", percentile(r.latency, 0.5),

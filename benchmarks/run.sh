@@ -50,16 +50,20 @@ run_peer() {  # run_peer PEER SERVER RUN
         --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" --json >"$out" 2>/dev/null ;;
     shop) shop_bench status --base-url "$base" --api-key "$bench_key" --api-secret "$bench_secret" \
         --trans-id "$trans" --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" >"$out" 2>/dev/null ;;
+    shopco) shop_bench status --base-url "$base" --api-key "$bench_key" --api-secret "$bench_secret" --driver coroutines \
+        --trans-id "$trans" --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" >"$out" 2>/dev/null ;;
     esac
     printf '  %-6s %-5s %s req/s\n' "$server" "$peer" "$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["requests_per_second"]))' "$out")"
 }
 
-peers=(wrk curl beast shop)
+# shop-bench twice: its workers driven by completion handlers (the client's own cost), and
+# by use_awaitable coroutines (as most callers write them).
+peers=(wrk curl beast shop shopco)
 for run in $(seq "$RUNS"); do
     echo "== run $run of $RUNS: status, $CONNECTIONS connections, one client thread"
     for server in sim nginx; do
         # Rotate the order run by run, so no peer always goes first (or last).
-        for k in 0 1 2 3; do run_peer "${peers[$(((k + run) % 4))]}" "$server" "$run"; done
+        for k in 0 1 2 3 4; do run_peer "${peers[$(((k + run) % 5))]}" "$server" "$run"; done
     done
     echo "== run $run: pipelined status, 8 connections, depth 1 and 16"
     for server in sim nginx; do
@@ -86,8 +90,13 @@ slow_trans=$(place_order "$slow_base")
 for run in $(seq "$RUNS"); do
     # Every request is started at once; after 3 s the run ends and what is still queued for a
     # connection is cancelled: the peak is reached at the start.
-    shop_bench status --base-url "$slow_base" --api-key "$bench_key" --api-secret "$bench_secret" --trans-id "$slow_trans" \
-        --connections 256 --concurrency 10000 --duration 3 --warmup 0 --timeout 120 >"$results/memory-slow-shop-$run.json" 2>/dev/null
+    for driver in callbacks coroutines; do
+        name=shop
+        [ "$driver" = coroutines ] && name=shopco
+        shop_bench status --base-url "$slow_base" --api-key "$bench_key" --api-secret "$bench_secret" --trans-id "$slow_trans" \
+            --connections 256 --concurrency 10000 --duration 3 --warmup 0 --timeout 120 --driver "$driver" \
+            >"$results/memory-slow-$name-$run.json" 2>/dev/null
+    done
 done
 
 python3 "$bench_root/benchmarks/summarize.py" "$results" "$bench_root/benchmarks/README.md" \

@@ -10,7 +10,11 @@
 // Workloads: `status` (GET /orders/status of real trans_ids: a few orders are placed first,
 // or --trans-id is polled), `create` (POST /orders/create, one item of --plan), `mixed`
 // (every tenth operation of a worker a create, the rest status reads). --concurrency
-// workers each keep one operation in flight; with --pipeline-depth D > 1 (status only) each
+// workers each keep one operation in flight, driven by plain completion handlers (the
+// leanest way to use the client: a request in flight costs only the client's memory) or,
+// with --driver coroutines, each by a use_awaitable coroutine (as most callers write it;
+// its frame, with room for the awaited result, is the caller's, about 3 KB a worker); with
+// --pipeline-depth D > 1 (status only) each
 // of --connections workers leases a pooled connection and keeps D requests pipelined on it,
 // through the status poller's machinery (connection lease, pipeline_queue, the client's
 // status request and answer reading), every request through the limiter when it is on.
@@ -63,6 +67,7 @@ struct options {
     double timeout = 30;
     std::int64_t plan = 900;
     unsigned place = 16;  // orders placed first for the status workload
+    std::string driver = "callbacks";  // or "coroutines" (depth 1)
     bool json = false;
     bool progress = true;
     // the in-process simulator
@@ -71,12 +76,17 @@ struct options {
     unsigned latency_ms = 0;
 };
 
-/// Counters and latencies of one worker (each touched by one worker only, merged at the end).
-struct worker_stats {
+/// Counters and latencies of one thread (each touched by its thread only, merged at the end).
+/// One per thread, not per worker: 10,000 workers would bring 10,000 histograms of 2,000
+/// bins into the memory figure of 10,000 requests in flight.
+struct thread_stats {
     std::uint64_t requests = 0;
     std::map<std::string, std::uint64_t> errors;
     bench::latency_histogram latency = bench::make_latency_histogram();
 };
+
+/// The running thread's counters (set when it starts running the client's io_context).
+thread_local thread_stats* local_stats = nullptr;
 
 std::string error_name(shop::error_code const& ec) {
     if (ec.category() == shop::error_category()) {
@@ -106,8 +116,9 @@ struct run_control {
     void finished() { in_flight.fetch_sub(1, std::memory_order_relaxed); }
 
     /// Records one finished operation that started at `t0` (when the window was open).
-    void record(worker_stats& w, clock_type::time_point t0, bool counted, shop::error_code const& ec) {
+    void record(clock_type::time_point t0, bool counted, shop::error_code const& ec) {
         if (!counted || !recording.load(std::memory_order_relaxed)) return;
+        auto& w = *local_stats;
         if (ec == shop::errc::cancelled && stopping.load(std::memory_order_relaxed)) return;  // cut off by the end
         auto const done = completed.fetch_add(1, std::memory_order_relaxed) + 1;
         if (count_limit && done >= count_limit) count_reached = true;
@@ -127,7 +138,7 @@ struct run_control {
 /// The operation a depth-1 worker runs, by the workload and the worker's turn.
 enum class op_kind { status, create };
 
-asio::awaitable<void> one_at_a_time(shop::client& c, options const& o, run_control& ctl, worker_stats& w,
+asio::awaitable<void> one_at_a_time(shop::client& c, options const& o, run_control& ctl,
                                     std::vector<std::string> const& ids, std::size_t first) {
     shop::create_order_request create;
     create.items.push_back({.plan_id = o.plan, .quantity = 1});
@@ -148,14 +159,48 @@ asio::awaitable<void> one_at_a_time(shop::client& c, options const& o, run_contr
             ec = std::get<0>(r);
         }
         ctl.finished();
-        ctl.record(w, t0, counted, ec);
+        ctl.record(t0, counted, ec);
         ++turn;
     }
 }
 
+/// A depth-1 worker driven by completion handlers: no frame of its own while its request is
+/// in flight. The client never calls a handler inside the call that started the operation,
+/// so next() does not recurse.
+struct callback_worker {
+    shop::client* c;
+    options const* o;
+    run_control* ctl;
+    std::vector<std::string> const* ids;
+    shop::create_order_request const* create;
+    std::size_t turn;
+    clock_type::time_point t0{};
+    bool counted = false;
+
+    void next() {
+        if (ctl->stop_now()) return;
+        op_kind const kind = o->workload == "create"                     ? op_kind::create
+                             : o->workload == "mixed" && turn % 10 == 9 ? op_kind::create
+                                                                         : op_kind::status;
+        counted = ctl->recording.load(std::memory_order_relaxed);
+        t0 = clock_type::now();
+        ctl->started();
+        if (kind == op_kind::status)
+            c->order_status((*ids)[turn % ids->size()], [this](shop::error_code ec, shop::order_status_result) { done(ec); });
+        else
+            c->create_order(*create, [this](shop::error_code ec, shop::create_order_result) { done(ec); });
+    }
+    void done(shop::error_code ec) {
+        ctl->finished();
+        ctl->record(t0, counted, ec);
+        ++turn;
+        next();
+    }
+};
+
 /// One connection with `depth` status requests pipelined on it, as the status poller drives
 /// its connections: lease, queue + flush, read FIFO, re-lease at depth 1 after trouble.
-asio::awaitable<void> pipelined(shop::client& c, options const& o, run_control& ctl, worker_stats& w,
+asio::awaitable<void> pipelined(shop::client& c, options const& o, run_control& ctl,
                                 std::vector<std::string> const& ids, std::size_t first) {
     struct sent {
         clock_type::time_point at;
@@ -172,7 +217,7 @@ asio::awaitable<void> pipelined(shop::client& c, options const& o, run_control& 
     auto trouble = [&](shop::error_code ec) {
         for (auto const& s : q.on_failure()) {
             ctl.finished();
-            ctl.record(w, s.at, s.counted, ec);
+            ctl.record(s.at, s.counted, ec);
         }
         lease.mark_broken();
         lease.release();
@@ -181,7 +226,7 @@ asio::awaitable<void> pipelined(shop::client& c, options const& o, run_control& 
         if (!lease) {
             auto got = co_await c.pool()->async_acquire(clock_type::now() + timeout, false, asio::as_tuple(asio::use_awaitable));
             if (std::get<0>(got)) {
-                ctl.record(w, clock_type::now(), ctl.recording.load(), std::get<0>(got));
+                ctl.record(clock_type::now(), ctl.recording.load(), std::get<0>(got));
                 if (ctl.stop_now()) break;
                 continue;
             }
@@ -192,12 +237,12 @@ asio::awaitable<void> pipelined(shop::client& c, options const& o, run_control& 
                 auto acquired = co_await c.limiter()->async_acquire(shop::request_priority::low,
                                                                    asio::as_tuple(asio::use_awaitable));
                 if (std::get<0>(acquired)) {
-                    ctl.record(w, clock_type::now(), ctl.recording.load(), std::get<0>(acquired));
+                    ctl.record(clock_type::now(), ctl.recording.load(), std::get<0>(acquired));
                     break;
                 }
             }
             if (auto ec = shop::detail::status_requests::make(c, ids[turn++ % ids.size()], req, diag)) {
-                ctl.record(w, clock_type::now(), ctl.recording.load(), ec);
+                ctl.record(clock_type::now(), ctl.recording.load(), ec);
                 break;
             }
             if (auto ec = lease.queue(req)) {
@@ -224,7 +269,7 @@ asio::awaitable<void> pipelined(shop::client& c, options const& o, run_control& 
         auto answered = q.on_response();
         ctl.finished();
         auto const ec = shop::detail::status_requests::read(c, resp, status, diag);
-        ctl.record(w, answered.id.at, answered.id.counted, ec);
+        ctl.record(answered.id.at, answered.id.counted, ec);
     }
     lease.release();
 }
@@ -361,19 +406,33 @@ int run(options o) {
         run_control ctl;
         ctl.count_limit = o.count;
         unsigned const workers = o.pipeline_depth > 1 ? o.connections : o.concurrency;
-        std::vector<worker_stats> stats(workers);
+        unsigned const threads = std::max(1u, o.threads);
+        std::vector<thread_stats> stats(threads + 1);  // the client threads', then this one's
+        local_stats = &stats.back();
         auto const rss_before = bench::rss_bytes();
-        for (unsigned i = 0; i < workers; ++i)
-            asio::co_spawn(io,
-                           o.pipeline_depth > 1 ? pipelined(c, o, ctl, stats[i], ids, i * 7)
-                                                : one_at_a_time(c, o, ctl, stats[i], ids, i),
-                           asio::detached);
+        shop::create_order_request create;
+        create.items.push_back({.plan_id = o.plan, .quantity = 1});
+        std::vector<callback_worker> by_callbacks;
+        if (o.pipeline_depth == 1 && o.driver == "callbacks") {
+            by_callbacks.reserve(workers);  // their addresses are in the handlers
+            for (unsigned i = 0; i < workers; ++i) by_callbacks.push_back({&c, &o, &ctl, &ids, &create, i});
+            for (auto& w : by_callbacks) asio::post(io, [&w] { w.next(); });
+        } else {
+            for (unsigned i = 0; i < workers; ++i)
+                asio::co_spawn(io,
+                               o.pipeline_depth > 1 ? pipelined(c, o, ctl, ids, i * 7) : one_at_a_time(c, o, ctl, ids, i),
+                               asio::detached);
+        }
         io.restart();
         // The threads stay until the end even when every worker is done (at --count): their
         // CPU clocks are read after the window.
         auto keep_running = asio::make_work_guard(io);
         std::vector<std::thread> client_threads;
-        for (unsigned i = 0; i < std::max(1u, o.threads); ++i) client_threads.emplace_back([&] { io.run(); });
+        for (unsigned i = 0; i < threads; ++i)
+            client_threads.emplace_back([&, i] {
+                local_stats = &stats[i];
+                io.run();
+            });
         auto cpu_of_clients = [&] {
             double s = 0;
             for (auto& t : client_threads) s += thread_cpu_seconds(t);
@@ -418,6 +477,7 @@ int run(options o) {
         r.pipeline_depth = o.pipeline_depth;
         r.threads = o.threads;
         r.limiter = o.limiter == "on";
+        r.driver = o.pipeline_depth > 1 ? "coroutines" : o.driver;
         r.seconds = std::chrono::duration<double>(t1 - t0).count();
         r.cpu = cpu1 - cpu0;
         r.peak_rss = bench::peak_rss_bytes();
@@ -463,6 +523,9 @@ int main(int argc, char** argv) {
     app.add_option("--timeout", o.timeout, "seconds per request (and per pool wait)")->default_val(30)->check(CLI::PositiveNumber);
     app.add_option("--plan", o.plan, "plan ordered by create and mixed")->default_val(900);
     app.add_option("--place", o.place, "orders placed first for status polling")->default_val(16);
+    app.add_option("--driver", o.driver, "depth-1 workers: callbacks (completion handlers) or coroutines (use_awaitable)")
+        ->default_val("callbacks")
+        ->check(CLI::IsMember({"callbacks", "coroutines"}));
     app.add_flag("--json", o.json, "one JSON object on stdout (the text report goes to stderr)");
     app.add_flag("!--no-progress", o.progress, "no progress line on a terminal");
     app.add_option("--server-threads", o.server_threads, "threads of the in-process simulator")->default_val(1);

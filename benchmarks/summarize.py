@@ -15,9 +15,10 @@ import subprocess
 import sys
 import time
 
-CLIENTS = [("wrk", "wrk -t1"), ("curl", "libcurl multi"), ("beast", "plain Beast loop"), ("shop", "shop-bench")]
+CLIENTS = [("wrk", "wrk -t1"), ("curl", "libcurl multi"), ("beast", "plain Beast loop"),
+           ("shop", "shop-bench (handlers)"), ("shopco", "shop-bench (use_awaitable)")]
 SERVERS = [("sim", "simulator (1 thread)"), ("nginx", "nginx (1 worker, static)")]
-SHORT = {"wrk": "wrk", "curl": "libcurl", "beast": "Beast loop", "shop": "shop-bench"}
+SHORT = {"wrk": "wrk", "curl": "libcurl", "beast": "Beast loop", "shop": "shop-bench", "shopco": "shop-bench co"}
 BEGIN, END = "<!-- run.sh:begin -->", "<!-- run.sh:end -->"
 
 
@@ -181,16 +182,18 @@ def main():
     out.append("Ratios (median of the per-run ratios):")
     out.append("")
     out.append("| server | shop-bench / wrk req/s | shop-bench / wrk CPU per request | shop-bench / libcurl req/s | "
-               "plain Beast / wrk req/s |")
-    out.append("|---|---|---|---|---|")
+               "plain Beast / wrk req/s | shop-bench (use_awaitable) / wrk req/s |")
+    out.append("|---|---|---|---|---|---|")
     ratios = {}
     for s, slabel in SERVERS:
         r1, _ = ratio_within_runs(runs, f"status-{s}-shop", f"status-{s}-wrk", rps)
         r2, _ = ratio_within_runs(runs, f"status-{s}-shop", f"status-{s}-wrk", cpu)
         r3, _ = ratio_within_runs(runs, f"status-{s}-shop", f"status-{s}-curl", rps)
         r4, _ = ratio_within_runs(runs, f"status-{s}-beast", f"status-{s}-wrk", rps)
-        ratios[s] = {"shop_wrk_rps": r1, "shop_wrk_cpu": r2, "shop_curl_rps": r3, "beast_wrk_rps": r4}
-        out.append(f"| {slabel} | {fmt(r1, 2)} | {fmt(r2, 2)} | {fmt(r3, 2)} | {fmt(r4, 2)} |")
+        r5, _ = ratio_within_runs(runs, f"status-{s}-shopco", f"status-{s}-wrk", rps)
+        ratios[s] = {"shop_wrk_rps": r1, "shop_wrk_cpu": r2, "shop_curl_rps": r3, "beast_wrk_rps": r4,
+                     "shopco_wrk_rps": r5}
+        out.append(f"| {slabel} | {fmt(r1, 2)} | {fmt(r2, 2)} | {fmt(r3, 2)} | {fmt(r4, 2)} | {fmt(r5, 2)} |")
     summary["ratios"] = ratios
     out.append("")
     out.append("Pipelined status (shop-bench `--pipeline-depth`, 8 connections):")
@@ -217,16 +220,21 @@ def main():
             out.append(f"| {w} | {slabel} | {fmt(metric(runs, key, rps))} | {fmt(metric(runs, key, cpu), 4)} | "
                        f"{fmt(metric(runs, key, lat('p50')))} | {fmt(metric(runs, key, lat('p99')))} | "
                        f"{sum(r.get('errors', 0) for r in runs[key].values())} |")
-    mem = runs.get("memory-slow-shop", {})
-    peak = med([r["peak_rss_bytes"] for r in mem.values()])
-    per_op = med([r.get("bytes_per_in_flight") for r in mem.values()])
-    in_flight = med([r.get("max_in_flight") for r in mem.values()])
-    summary["memory"] = {"peak_rss_bytes": peak, "bytes_per_in_flight": per_op, "max_in_flight": in_flight}
-    if peak:
-        out.append("")
-        out.append(f"Memory: {fmt(in_flight)} status requests in flight at once over 256 connections, the simulator "
-                   f"answering after 1 s: peak RSS **{peak / 1048576:.1f} MiB**, "
-                   f"{fmt(per_op)} bytes per operation in flight (peak minus the RSS before the first request).")
+    summary["memory"] = {}
+    peak = None
+    for name, how in (("shop", "workers driven by completion handlers"), ("shopco", "workers as use_awaitable coroutines")):
+        mem = runs.get(f"memory-slow-{name}", {})
+        p = med([r["peak_rss_bytes"] for r in mem.values()])
+        per_op = med([r.get("bytes_per_in_flight") for r in mem.values()])
+        in_flight = med([r.get("max_in_flight") for r in mem.values()])
+        summary["memory"][name] = {"peak_rss_bytes": p, "bytes_per_in_flight": per_op, "max_in_flight": in_flight}
+        if name == "shop":
+            peak = p
+        if p:
+            out.append("")
+            out.append(f"Memory, {how}: {fmt(in_flight)} status requests in flight at once over 256 connections, "
+                       f"the simulator answering after 1 s: peak RSS **{p / 1048576:.1f} MiB**, "
+                       f"{fmt(per_op)} bytes per operation in flight (peak minus the RSS before the first request).")
     targets = [
         ("req/s at least 0.9x wrk's (nginx)", ratios.get("nginx", {}).get("shop_wrk_rps"), lambda v: v >= 0.9),
         ("CPU per request at most 1.5x wrk's (nginx)", ratios.get("nginx", {}).get("shop_wrk_cpu"), lambda v: v <= 1.5),
@@ -234,7 +242,8 @@ def main():
          lambda v: v >= 1.5),
         ("pipelined depth 16 at least 3x depth 1 (8 connections, simulator)",
          summary["pipeline"].get("sim", {}).get("ratio"), lambda v: v >= 3),
-        ("10,000 in flight under 64 MiB peak RSS", peak / 1048576 if peak else None, lambda v: v < 64),
+        ("10,000 in flight under 64 MiB peak RSS (workers driven by completion handlers)",
+         peak / 1048576 if peak else None, lambda v: v < 64),
     ]
     out.append("")
     out.append("Targets (issue \"A lean, Asio-conventional core\"):")

@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace shop::detail {
@@ -312,6 +313,16 @@ private:
     std::size_t current_ = 0;
     std::size_t used_ = 0;
 };
+
+} // namespace shop::detail
+
+// Nothing in the arena is freed one by one: a DOM built in it is destroyed without walking
+// its objects, arrays and strings (Boost.JSON skips the destructors of values whose
+// storage says so).
+template <>
+struct boost::json::is_deallocate_trivial<shop::detail::reusable_arena> : std::true_type {};
+
+namespace shop::detail {
 
 /// Where answers are parsed: a JSON parser and an arena per thread, both reused, so the DOM
 /// of an answer costs no allocation once the thread has parsed one of its size. A DOM lives
