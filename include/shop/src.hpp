@@ -4,7 +4,8 @@
 //     // shop_client.cpp
 //     #include <shop/src.hpp>
 //
-// CMake: link `shop::client_compiled` instead of `shop::client`, which does both.
+// CMake, with this project added by add_subdirectory(): link `shop::client_compiled` instead
+// of `shop::client`, which does both.
 #pragma once
 
 #if !defined(SHOP_SEPARATE_COMPILATION)
