@@ -138,15 +138,18 @@ struct run_control {
 /// The operation a depth-1 worker runs, by the workload and the worker's turn.
 enum class op_kind { status, create };
 
+op_kind kind_of(options const& o, std::size_t turn) {
+    if (o.workload == "create" || (o.workload == "mixed" && turn % 10 == 9)) return op_kind::create;
+    return op_kind::status;
+}
+
 asio::awaitable<void> one_at_a_time(shop::client& c, options const& o, run_control& ctl,
                                     std::vector<std::string> const& ids, std::size_t first) {
     shop::create_order_request create;
     create.items.push_back({.plan_id = o.plan, .quantity = 1});
     std::size_t turn = first;
     while (!ctl.stop_now()) {
-        op_kind const kind = o.workload == "create"                     ? op_kind::create
-                             : o.workload == "mixed" && turn % 10 == 9 ? op_kind::create
-                                                                        : op_kind::status;
+        op_kind const kind = kind_of(o, turn);
         bool const counted = ctl.recording.load(std::memory_order_relaxed);
         auto const t0 = clock_type::now();
         ctl.started();
@@ -179,9 +182,7 @@ struct callback_worker {
 
     void next() {
         if (ctl->stop_now()) return;
-        op_kind const kind = o->workload == "create"                     ? op_kind::create
-                             : o->workload == "mixed" && turn % 10 == 9 ? op_kind::create
-                                                                         : op_kind::status;
+        op_kind const kind = kind_of(*o, turn);
         counted = ctl->recording.load(std::memory_order_relaxed);
         t0 = clock_type::now();
         ctl->started();
