@@ -998,7 +998,8 @@ private:
                 // The listing's word on the leftovers (the adopted orders are claimed now):
                 // no unclaimed order of the plan and quantity with their fields since the
                 // oldest of their attempts.
-                detail::lost_attempt leftovers = attempts.front();
+                detail::lost_attempt leftovers = attempts.front();  // plan, quantity, fields: the group's
+                leftovers.after_id = st.state[group_unmatched.front()].after_id;
                 for (auto i : group_unmatched) leftovers.after_id = std::min(leftovers.after_id, st.state[i].after_id);
                 std::string note;
                 for (int round = 0; round < 2; ++round) {
