@@ -1,8 +1,10 @@
 // Bulk placement's logic, free of I/O: matching lost creates with orders found in the
 // listing, the send queue with its twins, and the journal (its lines and replay, and the
 // file's locking and failure rules).
+#include <shop/detail/bulk/balance_ledger.hpp>
 #include <shop/detail/bulk/bulk_journal.hpp>
 #include <shop/detail/bulk/bulk_queue.hpp>
+#include <shop/detail/bulk/create_verdict.hpp>
 #include <shop/detail/bulk/reconcile.hpp>
 
 #include <catch2/catch.hpp>
@@ -282,6 +284,150 @@ TEST_CASE("check_listing_absence: no order that could be theirs, whatever time a
     CHECK(check_listing_absence(twin, orders, claimed).verdict == listing_absence::kind::proven);
 }
 
+TEST_CASE("match_lost_batch: one read per run adopts a lost batch; one absent item proves it absent") {
+    auto order = [](std::int64_t id, std::int64_t plan, std::optional<shop::field_list> fields = std::nullopt) {
+        order_candidate c;
+        c.id = id;
+        c.trans_id = "T" + std::to_string(id);
+        c.plan_id = plan;
+        c.quantity = 1;
+        c.final_amount = shop::money::from_vnd(10000);
+        c.created = 1000;
+        c.fields = std::move(fields);
+        return c;
+    };
+    auto attempt = [](std::int64_t plan, std::string account) {
+        lost_attempt a;
+        a.plan_id = plan;
+        a.quantity = 1;
+        if (!account.empty()) a.fields = {{"tai_khoan", std::move(account)}};
+        a.after_id = 10;
+        a.not_before = 900;
+        return a;
+    };
+    // A batch of three: plan 905 (fields "a"), plan 900 (no fields), plan 905 (fields "c").
+    std::vector<lost_attempt> batch{attempt(905, "a"), attempt(900, ""), attempt(905, "c")};
+    std::set<std::string> claimed{"T12"};
+    // The listing: our own claimed order 12, the batch's orders 13–15, a foreign 905 at 16,
+    // another at 11; newest first and with a duplicate, as a shifting walk returns it.
+    std::vector<order_candidate> listing{order(16, 905), order(15, 905), order(14, 900), order(13, 905),
+                                         order(13, 905), order(12, 900), order(11, 905)};
+
+    // One run fits the plans in order (13–15; 14–16 has 900 in the wrong place): its key
+    // item's order (the first item with fields) is read, and only that one.
+    auto v = match_lost_batch(batch, listing, claimed);
+    REQUIRE(v.verdict == batch_verdict::kind::need_fields);
+    CHECK(v.need == std::vector<std::string>{"T13"});
+    for (auto& o : listing)
+        if (o.id == 13) o.fields = shop::field_list{{"tai_khoan", "a"}};
+    v = match_lost_batch(batch, listing, claimed);
+    REQUIRE(v.verdict == batch_verdict::kind::adopt);
+    CHECK(v.trans_ids == std::vector<std::string>{"T13", "T14", "T15"});
+
+    // A field read elsewhere in the run that disagrees rules the run out.
+    for (auto& o : listing)
+        if (o.id == 15) o.fields = shop::field_list{{"tai_khoan", "someone else"}};
+    v = match_lost_batch(batch, listing, claimed);
+    CHECK(v.verdict != batch_verdict::kind::adopt);
+
+    // No run that agrees (13, 14, 16 have the shape, but 13 is someone else's): the item
+    // needing the fewest reads shows it absent.
+    std::vector<order_candidate> foreign{order(16, 905), order(14, 900), order(13, 905, shop::field_list{{"tai_khoan", "x"}})};
+    v = match_lost_batch(batch, foreign, claimed);
+    REQUIRE(v.verdict == batch_verdict::kind::need_fields);
+    CHECK(v.need == std::vector<std::string>{"T16"});  // items 0 and 1 need one read each: the first goes
+    foreign[0].fields = shop::field_list{{"tai_khoan", "y"}};
+    v = match_lost_batch(batch, foreign, claimed);
+    CHECK(v.verdict == batch_verdict::kind::absent);  // no 905 order carries "a"
+
+    // Look-alikes for every item: undecided (the caller matches item by item, the balance decides).
+    std::vector<order_candidate> alike{order(20, 905, shop::field_list{{"tai_khoan", "a"}}), order(21, 777),
+                                       order(22, 900, shop::field_list{}),
+                                       order(24, 905, shop::field_list{{"tai_khoan", "c"}})};
+    v = match_lost_batch(batch, alike, claimed);
+    CHECK(v.verdict == batch_verdict::kind::undecided);
+    CHECK_FALSE(v.why.empty());
+
+    // Two runs agreeing on the key item: the other items' fields are read to tell them apart.
+    std::vector<order_candidate> twice{order(31, 905, shop::field_list{{"tai_khoan", "a"}}), order(32, 900), order(33, 905),
+                                       order(34, 905, shop::field_list{{"tai_khoan", "a"}}), order(35, 900), order(36, 905)};
+    v = match_lost_batch(batch, twice, claimed);
+    REQUIRE(v.verdict == batch_verdict::kind::need_fields);
+    CHECK(v.need == std::vector<std::string>{"T32", "T33", "T35", "T36"});
+    for (auto& o : twice) {
+        if (!o.fields) o.fields = shop::field_list{};
+        if (o.id == 33) o.fields = shop::field_list{{"tai_khoan", "c"}};
+    }
+    v = match_lost_batch(batch, twice, claimed);
+    REQUIRE(v.verdict == batch_verdict::kind::adopt);
+    CHECK(v.trans_ids == std::vector<std::string>{"T31", "T32", "T33"});
+    // Claimed orders never belong to a run; orders at or below the floor neither.
+    claimed.insert("T32");
+    CHECK(match_lost_batch(batch, twice, claimed).verdict != batch_verdict::kind::adopt);
+}
+
+TEST_CASE("classify_create_failure and split_refused_batch: refusals of some items split the batch") {
+    using shop::errc;
+    using shop::make_error_code;
+    using shop::detail::classify_create_failure;
+    using shop::detail::create_action;
+    CHECK(classify_create_failure(make_error_code(errc::cart_error), 5) == create_action::split);
+    CHECK(classify_create_failure(make_error_code(errc::cart_error), 1) == create_action::reject);
+    CHECK(classify_create_failure(make_error_code(errc::out_of_stock), 2) == create_action::split);
+    CHECK(classify_create_failure(make_error_code(errc::insufficient_balance), 5) == create_action::fatal);
+    CHECK(classify_create_failure(make_error_code(errc::invalid_api_key), 5) == create_action::fatal);
+    CHECK(classify_create_failure(make_error_code(errc::rate_limit_exceeded), 5) == create_action::retry_later);
+    CHECK(classify_create_failure(make_error_code(errc::cancelled), 5) == create_action::requeue_and_stop);
+    CHECK(classify_create_failure(make_error_code(errc::checkout_error), 5) == create_action::lost);
+    CHECK(classify_create_failure(make_error_code(errc::outcome_unknown), 1) == create_action::lost);
+    CHECK(classify_create_failure(make_error_code(errc::items_required), 3) == create_action::reject);
+
+    using shop::detail::split_refused_batch;
+    using parts = std::vector<std::vector<std::size_t>>;
+    // The deployed server names a plan as "#id" (and "#12" is not "#123").
+    CHECK(split_refused_batch({905, 123, 12, 905}, {}, "G\u00F3i \"#123\" kh\u00F4ng t\u1ED3n t\u1EA1i") == parts{{1}, {0, 2, 3}});
+    // …or a product by name, known from earlier answers.
+    CHECK(split_refused_batch({905, 900, 905}, {"Canva Pro", "Netflix", "Canva Pro"},
+                              "S\u1EA3n ph\u1EA9m \"Canva Pro\" kh\u00F4ng \u0111\u1EE7 kho h\u00E0ng (c\u00F2n 0)") ==
+          parts{{0, 2}, {1}});
+    // Nothing that tells the items apart (or every item named): halves.
+    CHECK(split_refused_batch({1, 2, 3, 4, 5}, {}, "something") == parts{{0, 1, 2}, {3, 4}});
+    CHECK(split_refused_batch({7, 7}, {}, "#7") == parts{{0}, {1}});
+    CHECK(split_refused_batch({7}, {}, "x") == parts{{0}});
+}
+
+TEST_CASE("balance_ledger: clean only when equal, exact and alone") {
+    shop::detail::balance_ledger ledger;
+    auto const t0 = shop::detail::balance_ledger::clock::now();
+    ledger.rebase(shop::money::from_vnd(100000), t0);
+    ledger.charge(shop::money::from_vnd(30000), true);
+    CHECK(ledger.expected() == shop::money::from_vnd(70000));
+    CHECK(ledger.judge(shop::money::from_vnd(70000), false).clean);
+    CHECK_FALSE(ledger.judge(shop::money::from_vnd(70000), true).clean);   // another loss open
+    auto moved = ledger.judge(shop::money::from_vnd(60000), false);
+    CHECK_FALSE(moved.clean);
+    CHECK(moved.why.find("60000.00") != std::string::npos);
+    ledger.charge(shop::money::from_vnd(5000), false);                       // an adopted order, charge guessed
+    CHECK_FALSE(ledger.judge(shop::money::from_vnd(65000), false).clean);
+    ledger.rebase(shop::money::from_vnd(65000), t0 + std::chrono::seconds(1));
+    CHECK(ledger.judge(shop::money::from_vnd(65000), false).clean);
+    CHECK(ledger.baseline_at() == t0 + std::chrono::seconds(1));
+}
+
+TEST_CASE("bulk_queue: next_batch joins compatible ready items, skipping the held-back") {
+    shop::detail::bulk_queue q({"a", "b", "a", "c", "d", "e"});
+    auto even_with_first = [](std::size_t first, std::size_t i) { return first % 2 == i % 2; };
+    CHECK(q.next_batch(2, even_with_first) == std::vector<std::size_t>{0, 2});
+    q.on_lost(0, shop::detail::bulk_queue::clock::now());  // "a" held back from now on
+    q.on_done(2);
+    CHECK(q.next_batch(20, even_with_first) == std::vector<std::size_t>{1, 3, 5});
+    q.pause();
+    CHECK(q.next_batch(20, even_with_first).empty());
+    q.resume();
+    CHECK(q.next_batch(20, even_with_first) == std::vector<std::size_t>{4});
+    CHECK(q.in_flight() == 4);
+}
+
 TEST_CASE("bulk journal: lines replay into each item's state") {
     journal_run run;
     run.after_id = 41;
@@ -339,6 +485,27 @@ TEST_CASE("bulk journal: lines replay into each item's state") {
     CHECK(r.states[4].proof == "listing");
     CHECK(journal_not_placed_line(4, 1, "listing") == R"({"t":"not_placed","i":4,"n":1,"proof":"listing"})");
     CHECK(journal_not_placed_line(4, 1) == R"({"t":"not_placed","i":4,"n":1})");
+
+    // A create of several items: one line, each item's attempt from it, the batch's size
+    // and line shared (so a resume reconciles them as one unit).
+    journal_replay b;
+    std::string const batched = journal_run_line(run) + "\n" + text.substr(text.find('\n') + 1, text.find(R"({"t":"attempt")") - text.find('\n') - 1) +
+                                journal_batch_line({1, 3, 4}, {2, 1, 1}, 1700000009, 50, 1700000009000) + "\n" +
+                                journal_placed_line(3, "P3", 52, shop::money::from_vnd(1000), std::nullopt, false) + "\n";
+    REQUIRE_FALSE(replay_journal(batched, b, why));
+    CHECK(b.states[1].state == kind::lost);
+    CHECK(b.states[1].attempts == 2);
+    CHECK(b.states[4].attempts == 1);
+    CHECK(b.states[4].after_id == 50);
+    CHECK(b.states[4].not_before == 1700000009);
+    CHECK(b.states[4].sent_ms == 1700000009000);
+    CHECK(b.states[1].attempt_line == b.states[4].attempt_line);
+    CHECK(b.states[1].batch_size == 3);
+    CHECK(b.states[3].state == kind::placed);
+    CHECK(b.states[0].state == kind::fresh);
+    journal_replay out_of_range;
+    CHECK(replay_journal(journal_run_line(run) + "\n" + journal_batch_line({1, 9}, {1, 1}, 0, 0, 0) + "\n", out_of_range, why) ==
+          shop::errc::journal_failed);
 
     // A torn last line is ignored (and reported); a broken line elsewhere is an error.
     auto torn = text + R"({"t":"placed","i":1,"trans)";

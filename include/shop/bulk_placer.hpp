@@ -7,6 +7,11 @@
 // Each item ends placed (trans_id, amount), rejected (the error with its diagnostics), outcome
 // unknown (with the evidence gathered) or not attempted (a fatal condition stopped the run).
 //
+// Items go up to `bulk_options::batch` (20) per create: one transaction, all of its orders
+// placed and paid or none. A batch refused because of some of its items is split (the items
+// a refusal names apart, else halves) until the valid ones are placed and each offending one
+// has its own refusal; a refusal for the whole account stops new sends.
+//
 // The API has no idempotency key, so a create whose answer was lost is never resent blindly.
 // The item becomes "lost" and its twins (same plan, quantity and fields) are held back.
 // Lost items are reconciled in passes: new sends pause until no create is in flight, the order
@@ -27,6 +32,10 @@
 // an error, look-alike orders, a moved balance), it ends outcome unknown after
 // `reconcile_passes` rather than risk a second payment.
 //
+// A lost batch is decided as one unit first (its orders sit side by side in the account's
+// listing, so one field read per matching run identifies them, and one item proven absent
+// proves the whole batch absent); what that leaves open is matched item by item.
+//
 // All of it runs on one strand: `concurrency` sender coroutines and one reconciler, sharing a
 // detail::bulk_queue. Every wait is bounded by the client's own timeouts or a short re-check.
 #pragma once
@@ -34,8 +43,10 @@
 #include <shop/client.hpp>
 #include <shop/config.hpp>
 #include <shop/detail/async/spawn.hpp>
+#include <shop/detail/bulk/balance_ledger.hpp>
 #include <shop/detail/bulk/bulk_journal.hpp>
 #include <shop/detail/bulk/bulk_queue.hpp>
+#include <shop/detail/bulk/create_verdict.hpp>
 #include <shop/detail/bulk/reconcile.hpp>
 #include <shop/detail/async/wake_timer.hpp>
 
@@ -160,29 +171,6 @@ struct bulk_report {
     std::chrono::milliseconds elapsed{0};
 };
 
-/// Conditions that end every further create the same way: no new sends after one of them.
-inline bool is_fatal_for_bulk(error_code const& ec) noexcept {
-    if (ec.category() != error_category()) return false;
-    switch (static_cast<errc>(ec.value())) {
-    case errc::insufficient_balance:
-    case errc::invalid_api_key:
-    case errc::invalid_api_secret:
-    case errc::disabled_api_key:
-    case errc::expired_api_key:
-    case errc::api_disabled:
-    case errc::user_banned:
-    case errc::ip_not_allowed:
-    case errc::permission_denied:
-    case errc::daily_limit_exceeded:
-    case errc::method_not_allowed:
-    case errc::endpoint_not_found:
-    case errc::connect_failed:
-    case errc::tls_handshake_failed:
-    case errc::tls_verification_failed: return true;
-    default: return false;
-    }
-}
-
 /// Places many orders; see the top of this header.
 ///
 /// The client (with its pool and limiter) must outlive every run, and the placer must be
@@ -288,6 +276,8 @@ private:
         std::int64_t not_before = 0; // of the last attempt (server unix seconds)
         std::int64_t after_id = 0;   // of the last attempt
         bool proven_unplaced = false;// a lost attempt was shown to have placed nothing
+        std::size_t batch_size = 1;  // items of its last create (the batch sent_seq names)
+        std::uint64_t part = 0;      // part of a refused batch it is sent with (0: any batch)
     };
 
     struct run_state {
@@ -309,26 +299,17 @@ private:
         detail::journal_file journal;
         bulk_report report;
 
-        // The balance test: `baseline` was read with nothing lost or in flight; since then the
-        // run was charged `charged_since`, exactly while `charges_exact`.
-        money baseline;
-        money charged_since;
-        bool charges_exact = true;
-        clock::time_point baseline_at = clock::now();
-
-        void rebase(money balance) {
-            baseline = balance;
-            charged_since = money{};
-            charges_exact = true;
-            baseline_at = clock::now();
-        }
+        detail::balance_ledger ledger;
+        void rebase(money balance) { ledger.rebase(balance, clock::now()); }
 
         std::int64_t server_offset = 0;  // server unix time - local unix time
         std::int64_t known_max_id = 0;   // newest order id known to exist
         std::set<std::string> claimed;   // trans_ids of this run's orders
         std::map<std::string, order_status_result> status_of; // candidates read via /orders/status
         std::map<std::string, money> learned_amount;          // plan|qty → final_amount (no coupon)
+        std::map<std::int64_t, std::string> product_of_plan;  // learned from answers: names a refusal's culprit
         std::uint64_t send_seq = 0;
+        std::uint64_t parts = 0;                              // parts of refused batches so far
 
         std::vector<std::unique_ptr<task_slot>> tasks;
         std::size_t running = 0;
@@ -405,8 +386,10 @@ private:
             }
         }
 
+        // `in_ledger`: its charge goes into the balance ledger (false when the caller books a
+        // batch's exact total instead).
         void placed(std::size_t i, std::string trans_id, std::int64_t order_id, money final_amount,
-                    std::optional<money> charged, std::optional<order_status> status, bool adopted) {
+                    std::optional<money> charged, std::optional<order_status> status, bool adopted, bool in_ledger = true) {
             auto& r = results[i];
             r.outcome = bulk_outcome::placed;
             if (!adopted) {  // a resend that was answered: the earlier loss is history (evidence)
@@ -422,8 +405,7 @@ private:
             claimed.insert(r.trans_id);
             known_max_id = std::max(known_max_id, order_id);
             report.charged_total += charged.value_or(final_amount);
-            charged_since += charged.value_or(final_amount);
-            if (!charged) charges_exact = false;
+            if (in_ledger) ledger.charge(charged.value_or(final_amount), charged.has_value());
             if (adopted) ++report.adopted;
             if (items[i].coupon_code.empty() && !adopted)
                 learned_amount[amount_key(items[i])] = final_amount;
@@ -524,7 +506,7 @@ private:
         init_items(*st, std::move(replay.items));
         // The balance test goes on from the journal's baseline; the clock is read afresh.
         st->report.start_balance = replay.run.start_balance;
-        st->baseline = replay.run.start_balance;
+        st->rebase(replay.run.start_balance);
         st->server_offset = replay.run.server_offset;
         st->known_max_id = replay.run.after_id;
         diagnostics why;
@@ -572,7 +554,8 @@ private:
                 r.diag.endpoint = "orders/create";
                 r.diag.message = js.message.empty() ? "an earlier run sent it and recorded no outcome" : js.message;
                 r.evidence.push_back("earlier run: " + r.diag.message);
-                s.sent_seq = js.attempt_line;  // the order the attempts were sent in
+                s.sent_seq = js.attempt_line;  // the order the attempts were sent in; a batch shares it
+                s.batch_size = std::max<std::size_t>(1, js.batch_size);
                 // The settle time runs from the send (the loss came later, unknown when).
                 auto since_send = std::chrono::milliseconds(std::max<std::int64_t>(0, js.sent_ms ? wall_ms - js.sent_ms : 0));
                 st->queue->add_lost(i, now - std::min<clock::duration>(since_send, now.time_since_epoch()));
@@ -710,106 +693,198 @@ private:
         co_await net::this_coro::throw_if_cancelled(false);
         auto& st = *stp;
         auto& t = *st.tasks[index];
+        // One create carries items with the same coupon (it is the create's), and the parts of
+        // a refused batch go on their own.
+        auto joins = [&st](std::size_t first, std::size_t i) {
+            return st.state[first].part == st.state[i].part && st.items[first].coupon_code == st.items[i].coupon_code;
+        };
+        std::size_t const max_batch = std::clamp<std::size_t>(st.opts.batch, 1, 20);
         while (!st.cancelled && !st.queue->finished()) {
-            auto next = st.queue->next();
-            if (!next) {
+            auto batch = st.queue->next_batch(max_batch, joins);
+            if (batch.empty()) {
                 if (!(co_await sleep_until(st, t, clock::now() + idle_check))) break;
                 continue;
             }
-            co_await send_one(st, *next);
+            co_await send_batch(st, std::move(batch));
         }
     }
 
-    static boost::asio::awaitable<void> send_one(run_state& st, std::size_t i) {
+    // Undoes the bookkeeping of a create that never left.
+    static void unsend(run_state& st, std::size_t i) {
+        --st.results[i].attempts;
+        --st.state[i].tries;
+    }
+
+    static boost::asio::awaitable<void> send_batch(run_state& st, std::vector<std::size_t> batch) {
         namespace net = boost::asio;
-        auto& r = st.results[i];
-        auto& s = st.state[i];
-        auto const& item = st.items[i];
-        ++r.attempts;
-        ++s.tries;
-        s.not_before = st.server_now() - st.opts.clock_slack.count();
-        s.after_id = st.known_max_id;
-        s.sent_seq = ++st.send_seq;
+        std::size_t const n = batch.size();
+        auto const seq = ++st.send_seq;
+        auto const not_before = st.server_now() - st.opts.clock_slack.count();
+        std::vector<std::size_t> attempts;
+        for (auto i : batch) {
+            auto& s = st.state[i];
+            ++st.results[i].attempts;
+            ++s.tries;
+            s.not_before = not_before;
+            s.after_id = st.known_max_id;
+            s.sent_seq = seq;
+            s.batch_size = n;
+            attempts.push_back(st.results[i].attempts);
+        }
         auto const sent_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-        if (auto jec = st.write_journal(detail::journal_attempt_line(i, r.attempts, s.not_before, s.after_id, sent_ms), true)) {
+        auto const line = n == 1 ? detail::journal_attempt_line(batch[0], attempts[0], not_before, st.known_max_id, sent_ms)
+                                 : detail::journal_batch_line(batch, attempts, not_before, st.known_max_id, sent_ms);
+        if (auto jec = st.write_journal(line, true)) {
             // Never send what could not be recorded.
-            --r.attempts;
-            --s.tries;
-            st.queue->requeue(i);
+            for (auto i : batch) {
+                unsend(st, i);
+                st.queue->requeue(i);
+            }
             st.stop_sends(jec, journal_diag(st.journal.last_error()));
             co_return;
         }
         create_order_request request;
-        request.items.push_back(order_item{item.plan_id, item.quantity, item.fields});
-        request.coupon_code = item.coupon_code;
+        for (auto i : batch) request.items.push_back(order_item{st.items[i].plan_id, st.items[i].quantity, st.items[i].fields});
+        request.coupon_code = st.items[batch[0]].coupon_code;
         ++st.report.creates_sent;
         diagnostics why;
         auto answer = co_await st.cl.create_order(request, why, net::as_tuple(net::use_awaitable));
-        auto const ec = std::get<0>(answer);
+        auto ec = std::get<0>(answer);
+        auto const& res = std::get<1>(answer);
+        if (!ec && res.orders.size() != n) {
+            // Paid, but the answer cannot say which order is whose: reconciliation finds them.
+            ec = make_error_code(errc::outcome_unknown);
+            why = diagnostics{};
+            why.endpoint = "orders/create";
+            why.message = "the answer lists " + std::to_string(res.orders.size()) + " orders for " + std::to_string(n) + " items";
+        }
         if (!ec) {
-            auto const& res = std::get<1>(answer);
-            auto const& o = res.orders.front();
-            // One item per create: the summary's total is this order's charge. A zero total
-            // for a non-zero amount means no summary came: the charge is not known exactly.
-            std::optional<money> charge;
-            if (res.summary.total_amount != money{} || o.final_amount == money{}) charge = res.summary.total_amount;
-            st.placed(i, o.trans_id, o.order_id, o.final_amount, charge, o.status, false);
-            write_or_stop(st, detail::journal_placed_line(i, o.trans_id, o.order_id, o.final_amount, charge, false));
-            st.queue->on_done(i);
-            st.tally(i);
+            on_answer(st, batch, res);
             after_change(st);
             co_return;
         }
-        if (ec == errc::cancelled) {
+        switch (detail::classify_create_failure(ec, n)) {
+        case detail::create_action::requeue_and_stop:
             // Cancelled before anything could leave: nothing was placed. Unless the run itself
             // is being cancelled, something else (a closed pool) would cancel every create.
-            --r.attempts;
-            --s.tries;
             --st.report.creates_sent;
-            write_or_stop(st, detail::journal_not_placed_line(i, r.attempts));
-            st.queue->requeue(i);
+            for (auto i : batch) {
+                unsend(st, i);
+                write_or_stop(st, detail::journal_not_placed_line(i, st.results[i].attempts));
+                st.queue->requeue(i);
+            }
             if (!st.cancelled) st.stop_sends(ec, why);
-        } else if (is_fatal_for_bulk(ec)) {
+            break;
+        case detail::create_action::fatal:
             // Refused before acting, like every item after it: rejected in this report, but
             // journaled as not placed so that a resume (after a top-up, a new key…) sends it.
-            r.outcome = bulk_outcome::rejected;
-            r.ec = ec;
-            r.diag = why;
-            write_or_stop(st, detail::journal_not_placed_line(i, r.attempts));
-            st.queue->on_done(i);
-            st.tally(i);
-            st.stop_sends(ec, why);
-        } else if (ec == errc::rate_limit_exceeded || ec == errc::rate_limited_locally || ec == errc::pool_exhausted ||
-                   ec == errc::timeout) {
-            // Refused before acting (the client turns any create that may have left into
-            // outcome_unknown): try again later, within the item's attempts.
-            r.evidence.push_back("attempt " + std::to_string(r.attempts) + " not acted on: " + why.to_string());
-            // Never final in the journal: nothing was placed, a resume may send it.
-            write_or_stop(st, detail::journal_not_placed_line(i, r.attempts));
-            if (s.tries < st.opts.max_attempts) {
-                st.queue->requeue(i);
-            } else {
+            for (auto i : batch) {
+                auto& r = st.results[i];
                 r.outcome = bulk_outcome::rejected;
                 r.ec = ec;
                 r.diag = why;
+                write_or_stop(st, detail::journal_not_placed_line(i, r.attempts));
                 st.queue->on_done(i);
                 st.tally(i);
             }
-        } else if (refused_before_acting(ec) || ec == errc::invalid_argument) {
-            // The API's verdict on this item (or a bad item, never sent).
-            reject(st, i, ec, why);
-            st.queue->on_done(i);
-            st.tally(i);
-        } else {
-            // Anything else (a lost answer, CHECKOUT_ERROR, an unknown error code, any
-            // failure this code does not know) may have placed the order.
-            r.outcome = bulk_outcome::unknown;
-            r.ec = ec;
-            r.diag = why;
-            r.evidence.push_back("attempt " + std::to_string(r.attempts) + ": " + why.to_string());
-            st.queue->on_lost(i, clock::now());
+            st.stop_sends(ec, why);
+            break;
+        case detail::create_action::retry_later:
+            // Refused before acting (the client turns any create that may have left into
+            // outcome_unknown): try again later, within the item's attempts.
+            for (auto i : batch) {
+                auto& r = st.results[i];
+                r.evidence.push_back("attempt " + std::to_string(r.attempts) + " not acted on: " + why.to_string());
+                // Never final in the journal: nothing was placed, a resume may send it.
+                write_or_stop(st, detail::journal_not_placed_line(i, r.attempts));
+                if (st.state[i].tries < st.opts.max_attempts) {
+                    st.queue->requeue(i);
+                } else {
+                    r.outcome = bulk_outcome::rejected;
+                    r.ec = ec;
+                    r.diag = why;
+                    st.queue->on_done(i);
+                    st.tally(i);
+                }
+            }
+            break;
+        case detail::create_action::split: {
+            // One transaction, refused whole for some of its items: nothing was placed. The
+            // parts go separately (a part that is one item gets its own verdict); a split is
+            // not the items' fault, so it does not count against their attempts.
+            std::vector<std::int64_t> plans;
+            std::vector<std::string> products;
+            for (auto i : batch) {
+                plans.push_back(st.items[i].plan_id);
+                auto p = st.product_of_plan.find(st.items[i].plan_id);
+                products.push_back(p == st.product_of_plan.end() ? std::string() : p->second);
+            }
+            for (auto const& part : detail::split_refused_batch(plans, products, why.message)) {
+                auto const id = ++st.parts;
+                for (auto k : part) st.state[batch[k]].part = id;
+            }
+            for (auto i : batch) {
+                auto& r = st.results[i];
+                r.evidence.push_back("attempt " + std::to_string(r.attempts) + ": its batch of " + std::to_string(n) +
+                                     " was refused (" + why.to_string() + "); sent again in parts");
+                --st.state[i].tries;
+                write_or_stop(st, detail::journal_not_placed_line(i, r.attempts));
+                st.queue->requeue(i);
+            }
+            break;
+        }
+        case detail::create_action::reject:
+            // The API's verdict on the item (or a bad item, never sent).
+            for (auto i : batch) {
+                reject(st, i, ec, why);
+                st.queue->on_done(i);
+                st.tally(i);
+            }
+            break;
+        case detail::create_action::lost: {
+            // Anything else (a lost answer, CHECKOUT_ERROR, an unknown error code, any failure
+            // this code does not know) may have placed the orders: all of them or none.
+            auto const now = clock::now();
+            for (auto i : batch) {
+                auto& r = st.results[i];
+                r.outcome = bulk_outcome::unknown;
+                r.ec = ec;
+                r.diag = why;
+                r.evidence.push_back("attempt " + std::to_string(r.attempts) +
+                                     (n > 1 ? " (a batch of " + std::to_string(n) + ")" : std::string()) + ": " +
+                                     why.to_string());
+                st.queue->on_lost(i, now);
+            }
+            break;
+        }
         }
         after_change(st);
+    }
+
+    // A create answered: one order per item, in the order of the items.
+    static void on_answer(run_state& st, std::vector<std::size_t> const& batch, create_order_result const& res) {
+        std::size_t const n = batch.size();
+        // summary.total_amount is what the whole create was charged. A zero total for a
+        // non-zero amount means no summary came: the charges are not known exactly.
+        money finals;
+        for (auto const& o : res.orders) finals += o.final_amount;
+        bool const total_known = res.summary.total_amount != money{} || finals == money{};
+        // Per order: exact when the create had one item, or when the orders' amounts add up to
+        // the total (no double discount hidden in it). Else the ledger books the exact total.
+        bool const per_order_exact = total_known && (n == 1 || finals == res.summary.total_amount);
+        bool const book_total = total_known && !per_order_exact;
+        for (std::size_t k = 0; k < n; ++k) {
+            auto const i = batch[k];
+            auto const& o = res.orders[k];
+            std::optional<money> charge;
+            if (per_order_exact) charge = n == 1 ? res.summary.total_amount : o.final_amount;
+            if (!o.product_name.empty()) st.product_of_plan[o.plan_id] = o.product_name;
+            st.placed(i, o.trans_id, o.order_id, o.final_amount, charge, o.status, false, !book_total);
+            write_or_stop(st, detail::journal_placed_line(i, o.trans_id, o.order_id, o.final_amount, charge, false));
+            st.queue->on_done(i);
+            st.tally(i);
+        }
+        if (book_total) st.ledger.charge(res.summary.total_amount, true);
     }
 
     static void reject(run_state& st, std::size_t i, error_code ec, diagnostics const& diag) {
@@ -842,7 +917,7 @@ private:
             auto now = clock::now();
             bool const due = st.queue->should_reconcile(now, st.opts.reconcile_batch, st.opts.reconcile_after) &&
                              (!next_pass_at || now >= *next_pass_at);
-            if (!due && st.queue->lost_count() == 0 && now - st.baseline_at >= st.opts.rebaseline_after) {
+            if (!due && st.queue->lost_count() == 0 && now - st.ledger.baseline_at() >= st.opts.rebaseline_after) {
                 // Nothing lost: a fresh baseline, read with nothing in flight, keeps deposits
                 // and refunds since the last one out of later balance tests.
                 st.queue->pause();
@@ -851,7 +926,7 @@ private:
                 if (ok && st.queue->lost_count() == 0) {
                     auto bal = co_await st.cl.balance(net::as_tuple(net::use_awaitable));
                     if (!std::get<0>(bal)) st.rebase(std::get<1>(bal).balance.current);
-                    else st.baseline_at = clock::now();  // try again one interval later
+                    else st.ledger.touch(clock::now());  // try again one interval later
                 }
                 st.queue->resume();
                 st.notify();
@@ -888,210 +963,270 @@ private:
         }
     }
 
+    // What one pass learns, step by step.
+    struct pass_state {
+        explicit pass_state(clock::time_point by) : settled_by(by) {}
+        clock::time_point settled_by;              // losses older than this may be concluded unplaced
+        std::size_t settled = 0;
+        std::vector<detail::order_candidate> listing; // above the floor, newest first, deduplicated
+        std::size_t status_reads = 0;
+        std::vector<std::size_t> unresolved;        // for another pass, or unknown for good
+        std::map<std::size_t, std::string> why;     // per unresolved item
+        std::vector<std::size_t> unmatched;         // settled old, no order found: the witnesses decide
+        std::set<std::size_t> absent_by_listing;    // of those, what the listing proves unplaced
+        std::map<std::size_t, std::string> listing_says; // why the listing proves nothing
+        void leave_unresolved(std::size_t i, std::string reason) {
+            why[i] = std::move(reason);
+            unresolved.push_back(i);
+        }
+    };
+
     // One pass over every lost item. An order found is adopted whenever it was lost; "nothing
     // was placed" is concluded only for losses older than `settled_by` (the others wait for
     // a later pass, without it counting against them). Returns whether any item was settled.
     static boost::asio::awaitable<bool> reconcile_pass(run_state& st, clock::time_point settled_by) {
-        namespace net = boost::asio;
         ++st.report.reconcile_passes;
         auto lost = st.queue->lost_items();
         if (lost.empty()) co_return false;
-        std::size_t settled = 0;
-        std::vector<std::size_t> unresolved;
-        std::map<std::size_t, std::string> why;  // per unresolved item
+        pass_state ps(settled_by);
+        std::string const walk_error = co_await list_candidates(st, lost, ps);
+        if (st.cancelled) co_return false;
+        if (!walk_error.empty()) {
+            for (auto i : lost) ps.leave_unresolved(i, walk_error);
+        } else {
+            auto rest = co_await match_batches(st, lost, ps);
+            if (st.cancelled) co_return ps.settled > 0;
+            co_await match_groups(st, rest, ps);
+            if (st.cancelled) co_return ps.settled > 0;
+            co_await balance_verdict(st, ps);
+            if (st.cancelled) co_return ps.settled > 0;
+        }
+        age_unresolved(st, ps);
+        // Nothing lost and nothing in flight: a fresh baseline for the balance test, so a
+        // deposit or refund since the last one does not block later passes.
+        if (st.queue->lost_count() == 0 && st.queue->in_flight() == 0) {
+            auto bal = co_await st.cl.balance(boost::asio::as_tuple(boost::asio::use_awaitable));
+            if (!std::get<0>(bal) && st.queue->in_flight() == 0) st.rebase(std::get<1>(bal).balance.current);
+        }
+        co_return ps.settled > 0;
+    }
 
-        // 1. The listing, newest first, down to the oldest floor among the lost attempts.
+    // Step 1, list the candidates: the listing, newest first, down to the oldest floor among
+    // the lost attempts, every order once (pages shift while orders arrive). Returns why the
+    // walk fell short (then it proves nothing), or nothing.
+    static boost::asio::awaitable<std::string> list_candidates(run_state& st, std::vector<std::size_t> const& lost,
+                                                               pass_state& ps) {
+        namespace net = boost::asio;
         std::int64_t floor = st.state[lost.front()].after_id;
         for (auto i : lost) floor = std::min(floor, st.state[i].after_id);
-        std::vector<detail::order_candidate> candidates;
-        std::set<std::int64_t> candidate_ids;
-        std::size_t status_reads = 0;
-        bool reached = false;
-        std::string list_error;
-        for (std::size_t page = 1; page <= st.opts.max_list_pages && !reached; ++page) {
+        std::set<std::int64_t> seen;
+        for (std::size_t page = 1; page <= st.opts.max_list_pages; ++page) {
             order_list_query query;
             query.page = static_cast<std::int64_t>(page);
             query.limit = 100;
             diagnostics list_diag;
             auto listed = co_await st.cl.list_orders(query, list_diag, net::as_tuple(net::use_awaitable));
-            if (st.cancelled) co_return false;
-            if (std::get<0>(listed)) {
-                list_error = "listing orders failed: " + list_diag.to_string();
-                break;
-            }
+            if (st.cancelled) co_return std::string("the run was cancelled");
+            if (std::get<0>(listed)) co_return "listing orders failed: " + list_diag.to_string();
             auto const& r = std::get<1>(listed);
+            bool reached = !r.page.has_more || r.orders.empty();
             for (auto const& o : r.orders) {
                 st.known_max_id = std::max(st.known_max_id, o.id);
                 if (o.id <= floor) {
                     reached = true;
                     continue;
                 }
-                if (st.claimed.count(o.trans_id)) continue;
-                if (!candidate_ids.insert(o.id).second) continue;  // pages shift while orders arrive
+                if (!seen.insert(o.id).second) continue;
                 auto c = detail::to_candidate(o, st.opts.server_utc_offset);
                 if (auto f = st.status_of.find(o.trans_id); f != st.status_of.end()) c.fields = f->second.order.fields_data;
-                candidates.push_back(std::move(c));
+                ps.listing.push_back(std::move(c));
             }
-            if (!r.page.has_more || r.orders.empty()) reached = true;
+            if (reached) co_return std::string();
         }
-        if (!list_error.empty() || !reached) {
-            std::string text = !list_error.empty() ? list_error
-                                                   : "the listing was not read down to the run's first order within " +
-                                                         std::to_string(st.opts.max_list_pages) + " pages";
-            for (auto i : lost) why[i] = text;
-            unresolved = lost;
-        } else {
-            // 2. Match, group by group of twins, fetching fields as needed; for what matches
-            //    nothing, ask the listing whether an order that could be theirs exists at all.
-            std::map<std::string, std::vector<std::size_t>> groups;
-            for (auto i : lost) groups[st.state[i].key].push_back(i);
-            std::vector<std::size_t> unmatched;
-            std::set<std::size_t> absent_by_listing;
-            std::map<std::size_t, std::string> listing_says;  // why the listing proves nothing
-            for (auto& [key, members] : groups) {
-                std::sort(members.begin(), members.end(),
-                          [&](std::size_t a, std::size_t b) { return st.state[a].sent_seq < st.state[b].sent_seq; });
-                std::vector<detail::lost_attempt> attempts;
-                for (auto i : members) {
-                    detail::lost_attempt a;
-                    a.plan_id = st.items[i].plan_id;
-                    a.quantity = st.items[i].quantity;
-                    a.fields = st.items[i].fields;
-                    a.not_before = st.state[i].not_before;
-                    a.after_id = st.state[i].after_id;
-                    if (st.items[i].coupon_code.empty())
-                        if (auto m = st.learned_amount.find(run_state::amount_key(st.items[i])); m != st.learned_amount.end())
-                            a.expected_amount = m->second;
-                    attempts.push_back(std::move(a));
-                }
-                std::vector<detail::match_verdict> verdicts;
-                std::string fetch_error;
-                for (int round = 0; round < 2; ++round) {
-                    verdicts = detail::match_lost_group(attempts, candidates, st.claimed);
-                    if (verdicts.front().verdict != detail::match_verdict::kind::need_fields) break;
-                    fetch_error = co_await read_fields(st, verdicts.front().need, candidates, status_reads);
-                    if (st.cancelled) co_return settled > 0;
-                    if (!fetch_error.empty()) break;
-                }
-                if (!fetch_error.empty() || verdicts.front().verdict == detail::match_verdict::kind::need_fields) {
+        co_return "the listing was not read down to the run's first order within " + std::to_string(st.opts.max_list_pages) +
+            " pages";
+    }
+
+    // Step 2, lost batches as units: every item of a create of several is lost, so its orders
+    // all exist, side by side, or none does (detail::match_lost_batch). Adopted whole, or
+    // proven absent by one item, with as few status reads as that takes. Returns the lost
+    // items left to match one by one.
+    static boost::asio::awaitable<std::vector<std::size_t>> match_batches(run_state& st, std::vector<std::size_t> const& lost,
+                                                                         pass_state& ps) {
+        std::map<std::uint64_t, std::vector<std::size_t>> batches;
+        std::vector<std::size_t> rest;
+        for (auto i : lost) batches[st.state[i].sent_seq].push_back(i);
+        for (auto& [seq, members] : batches) {
+            auto const size = st.state[members.front()].batch_size;
+            if (members.size() < 2 || members.size() != size) {  // a single create, or a batch partly settled
+                rest.insert(rest.end(), members.begin(), members.end());
+                continue;
+            }
+            std::sort(members.begin(), members.end());  // a batch lists its items in index order
+            std::vector<detail::lost_attempt> attempts;
+            for (auto i : members) attempts.push_back(attempt_of(st, i));
+            detail::batch_verdict v;
+            std::string fetch_error;
+            for (int round = 0; round < 4; ++round) {
+                v = detail::match_lost_batch(attempts, ps.listing, st.claimed);
+                if (v.verdict != detail::batch_verdict::kind::need_fields) break;
+                fetch_error = co_await read_fields(st, v.need, ps.listing, ps.status_reads);
+                if (st.cancelled) co_return rest;
+                if (!fetch_error.empty()) break;
+            }
+            if (v.verdict == detail::batch_verdict::kind::adopt) {
+                for (std::size_t k = 0; k < members.size(); ++k) adopt(st, members[k], v.trans_ids[k], ps.listing, true);
+                ps.settled += members.size();
+            } else if (v.verdict == detail::batch_verdict::kind::absent) {
+                // Its orders would be there: none is. Concluded once the loss is settled old.
+                if (st.queue->loss_time(members.front()) <= ps.settled_by)
                     for (auto i : members) {
-                        why[i] = fetch_error.empty() ? "fields of the candidates could not be read" : fetch_error;
-                        unresolved.push_back(i);
+                        ps.unmatched.push_back(i);
+                        ps.absent_by_listing.insert(i);
                     }
-                    continue;
-                }
-                std::vector<std::size_t> group_unmatched;
-                for (std::size_t k = 0; k < members.size(); ++k) {
-                    auto i = members[k];
-                    auto const& v = verdicts[k];
-                    if (v.verdict == detail::match_verdict::kind::adopt) {
-                        adopt(st, i, v.trans_id, candidates);
-                        ++settled;
-                    } else if (v.verdict == detail::match_verdict::kind::ambiguous) {
-                        why[i] = "several unclaimed orders match it";
-                        unresolved.push_back(i);
-                    } else if (st.queue->loss_time(i) <= settled_by) {
-                        group_unmatched.push_back(i);
-                    }  // else: too recent to conclude anything; the next pass looks again
-                }
-                if (group_unmatched.empty()) continue;
-                // The listing's word on the leftovers (the adopted orders are claimed now):
-                // no unclaimed order of the plan and quantity with their fields since the
-                // oldest of their attempts.
-                detail::lost_attempt leftovers = attempts.front();  // plan, quantity, fields: the group's
-                leftovers.after_id = st.state[group_unmatched.front()].after_id;
-                for (auto i : group_unmatched) leftovers.after_id = std::min(leftovers.after_id, st.state[i].after_id);
-                std::string note;
-                for (int round = 0; round < 2; ++round) {
-                    auto a = detail::check_listing_absence(leftovers, candidates, st.claimed);
-                    if (a.verdict == detail::listing_absence::kind::proven) {
-                        absent_by_listing.insert(group_unmatched.begin(), group_unmatched.end());
-                        note.clear();
-                        break;
-                    }
-                    if (a.verdict == detail::listing_absence::kind::lookalikes) {
-                        note = std::to_string(a.lookalikes) + " unclaimed order" + (a.lookalikes == 1 ? "" : "s") +
-                               " with its plan, quantity and fields could be " + (group_unmatched.size() == 1 ? "its" : "theirs");
-                        break;
-                    }
-                    note = co_await read_fields(st, a.need, candidates, status_reads);
-                    if (st.cancelled) co_return settled > 0;
-                    if (!note.empty()) break;
-                    note = "fields of the candidates could not be read";
-                }
-                for (auto i : group_unmatched) {
-                    unmatched.push_back(i);
-                    if (!absent_by_listing.count(i)) listing_says[i] = note;
-                }
-            }
-
-            // 3. The balance: the deciding witness where the listing proves nothing, a second
-            //    one where it does. It is clean when every other lost item is settled and every
-            //    charge since the baseline is known to the hundredth; then an equal balance
-            //    proves nothing unknown was paid. Another spender moves it: the listing still
-            //    decides for items it can tell apart.
-            if (!unmatched.empty()) {
-                diagnostics balance_why;
-                auto bal = co_await st.cl.balance(balance_why, net::as_tuple(net::use_awaitable));
-                if (st.cancelled) co_return settled > 0;
-                std::optional<money> clean_balance;
-                std::string balance_says;
-                if (std::get<0>(bal)) {
-                    balance_says = "reading the balance failed: " + balance_why.to_string();
-                } else {
-                    money const now_balance = std::get<1>(bal).balance.current;
-                    money const expected = st.baseline - st.charged_since;
-                    if (now_balance == expected && unresolved.empty() && st.charges_exact) clean_balance = now_balance;
-                    else if (now_balance == expected && !unresolved.empty())
-                        balance_says = "the balance proves nothing while other lost items are unresolved";
-                    else if (now_balance == expected)
-                        balance_says = "an adopted order's charge is not known exactly, so the balance proves nothing";
-                    else
-                        balance_says = "the balance is " + now_balance.to_fixed2() + " where " + expected.to_fixed2() +
-                                       " was expected";
-                }
-                for (auto i : unmatched) {
-                    bool const by_listing = absent_by_listing.count(i) > 0;
-                    if (by_listing || clean_balance) {
-                        auto const proof = by_listing && clean_balance ? absence_proof::both
-                                           : by_listing                ? absence_proof::listing
-                                                                       : absence_proof::balance;
-                        not_placed(st, i, proof, clean_balance);
-                        ++settled;
-                    } else {
-                        why[i] = "no matching order; the listing proves nothing (" + listing_says[i] + "); " + balance_says;
-                        unresolved.push_back(i);
-                    }
-                }
+            } else {
+                // Undecided as a unit: item by item, as for single creates.
+                rest.insert(rest.end(), members.begin(), members.end());
             }
         }
+        co_return rest;
+    }
 
-        // 4. Items still unresolved: another pass later, or outcome unknown for good.
-        for (auto i : unresolved) {
+    static detail::lost_attempt attempt_of(run_state const& st, std::size_t i) {
+        detail::lost_attempt a;
+        a.plan_id = st.items[i].plan_id;
+        a.quantity = st.items[i].quantity;
+        a.fields = st.items[i].fields;
+        a.not_before = st.state[i].not_before;
+        a.after_id = st.state[i].after_id;
+        if (st.items[i].coupon_code.empty())
+            if (auto m = st.learned_amount.find(run_state::amount_key(st.items[i])); m != st.learned_amount.end())
+                a.expected_amount = m->second;
+        return a;
+    }
+
+    // Step 3, match groups of twins, fetching fields as needed; for what matches nothing, ask
+    // the listing whether an order that could be theirs exists at all.
+    static boost::asio::awaitable<void> match_groups(run_state& st, std::vector<std::size_t> const& items, pass_state& ps) {
+        std::map<std::string, std::vector<std::size_t>> groups;
+        for (auto i : items) groups[st.state[i].key].push_back(i);
+        for (auto& [key, members] : groups) {
+            std::sort(members.begin(), members.end(),
+                      [&](std::size_t a, std::size_t b) { return st.state[a].sent_seq < st.state[b].sent_seq; });
+            std::vector<detail::lost_attempt> attempts;
+            for (auto i : members) attempts.push_back(attempt_of(st, i));
+            std::vector<detail::match_verdict> verdicts;
+            std::string fetch_error;
+            for (int round = 0; round < 2; ++round) {
+                verdicts = detail::match_lost_group(attempts, ps.listing, st.claimed);
+                if (verdicts.front().verdict != detail::match_verdict::kind::need_fields) break;
+                fetch_error = co_await read_fields(st, verdicts.front().need, ps.listing, ps.status_reads);
+                if (st.cancelled) co_return;
+                if (!fetch_error.empty()) break;
+            }
+            if (!fetch_error.empty() || verdicts.front().verdict == detail::match_verdict::kind::need_fields) {
+                for (auto i : members)
+                    ps.leave_unresolved(i, fetch_error.empty() ? "fields of the candidates could not be read" : fetch_error);
+                continue;
+            }
+            std::vector<std::size_t> group_unmatched;
+            for (std::size_t k = 0; k < members.size(); ++k) {
+                auto i = members[k];
+                auto const& v = verdicts[k];
+                if (v.verdict == detail::match_verdict::kind::adopt) {
+                    adopt(st, i, v.trans_id, ps.listing);
+                    ++ps.settled;
+                } else if (v.verdict == detail::match_verdict::kind::ambiguous) {
+                    ps.leave_unresolved(i, "several unclaimed orders match it");
+                } else if (st.queue->loss_time(i) <= ps.settled_by) {
+                    group_unmatched.push_back(i);
+                }  // else: too recent to conclude anything; the next pass looks again
+            }
+            if (group_unmatched.empty()) continue;
+            // The listing's word on the leftovers (the adopted orders are claimed now): no
+            // unclaimed order of the plan and quantity with their fields since the oldest of
+            // their attempts.
+            detail::lost_attempt leftovers = attempts.front();  // plan, quantity, fields: the group's
+            leftovers.after_id = st.state[group_unmatched.front()].after_id;
+            for (auto i : group_unmatched) leftovers.after_id = std::min(leftovers.after_id, st.state[i].after_id);
+            std::string note;
+            for (int round = 0; round < 2; ++round) {
+                auto a = detail::check_listing_absence(leftovers, ps.listing, st.claimed);
+                if (a.verdict == detail::listing_absence::kind::proven) {
+                    ps.absent_by_listing.insert(group_unmatched.begin(), group_unmatched.end());
+                    note.clear();
+                    break;
+                }
+                if (a.verdict == detail::listing_absence::kind::lookalikes) {
+                    note = std::to_string(a.lookalikes) + " unclaimed order" + (a.lookalikes == 1 ? "" : "s") +
+                           " with its plan, quantity and fields could be " + (group_unmatched.size() == 1 ? "its" : "theirs");
+                    break;
+                }
+                note = co_await read_fields(st, a.need, ps.listing, ps.status_reads);
+                if (st.cancelled) co_return;
+                if (!note.empty()) break;
+                note = "fields of the candidates could not be read";
+            }
+            for (auto i : group_unmatched) {
+                ps.unmatched.push_back(i);
+                if (!ps.absent_by_listing.count(i)) ps.listing_says[i] = note;
+            }
+        }
+    }
+
+    // Step 4, the balance: the deciding witness where the listing proves nothing, a second
+    // one where it does (detail::balance_ledger). Another spender moves it: the listing still
+    // decides for items it can tell apart.
+    static boost::asio::awaitable<void> balance_verdict(run_state& st, pass_state& ps) {
+        namespace net = boost::asio;
+        if (ps.unmatched.empty()) co_return;
+        diagnostics balance_why;
+        auto bal = co_await st.cl.balance(balance_why, net::as_tuple(net::use_awaitable));
+        if (st.cancelled) co_return;
+        std::optional<money> clean_balance;
+        std::string balance_says;
+        if (std::get<0>(bal)) {
+            balance_says = "reading the balance failed: " + balance_why.to_string();
+        } else {
+            money const now_balance = std::get<1>(bal).balance.current;
+            auto v = st.ledger.judge(now_balance, !ps.unresolved.empty());
+            if (v.clean) clean_balance = now_balance;
+            else balance_says = std::move(v.why);
+        }
+        for (auto i : ps.unmatched) {
+            bool const by_listing = ps.absent_by_listing.count(i) > 0;
+            if (by_listing || clean_balance) {
+                auto const proof = by_listing && clean_balance ? absence_proof::both
+                                   : by_listing                ? absence_proof::listing
+                                                               : absence_proof::balance;
+                not_placed(st, i, proof, clean_balance);
+                ++ps.settled;
+            } else {
+                ps.leave_unresolved(i, "no matching order; the listing proves nothing (" + ps.listing_says[i] + "); " +
+                                           balance_says);
+            }
+        }
+    }
+
+    // Step 5, age the unresolved: another pass later, or outcome unknown for good. A pass
+    // counts against an item only once its settle time is over: before, its order may still
+    // be on its way.
+    static void age_unresolved(run_state& st, pass_state& ps) {
+        for (auto i : ps.unresolved) {
             auto& s = st.state[i];
             auto& r = st.results[i];
-            // A pass counts against an item only once its settle time is over: before, its
-            // order may still be on its way.
-            if (st.queue->loss_time(i) > settled_by) continue;
+            if (st.queue->loss_time(i) > ps.settled_by) continue;
             ++s.passes;
-            r.evidence.push_back("reconciliation pass " + std::to_string(s.passes) + ": " + why[i]);
+            r.evidence.push_back("reconciliation pass " + std::to_string(s.passes) + ": " + ps.why[i]);
             if (s.passes >= st.opts.reconcile_passes) {
                 r.outcome = bulk_outcome::unknown;
                 r.ec = make_error_code(errc::outcome_unknown);
-                write_or_stop(st, detail::journal_unknown_line(i, why[i]));
+                write_or_stop(st, detail::journal_unknown_line(i, ps.why[i]));
                 st.queue->resolve(i);
                 st.tally(i);
-                ++settled;
+                ++ps.settled;
             }
         }
-
-        // 5. Nothing lost and nothing in flight: a fresh baseline for the balance test, so a
-        //    deposit or refund since the last one does not block later passes.
-        if (st.queue->lost_count() == 0 && st.queue->in_flight() == 0) {
-            auto bal = co_await st.cl.balance(net::as_tuple(net::use_awaitable));
-            if (!std::get<0>(bal) && st.queue->in_flight() == 0) st.rebase(std::get<1>(bal).balance.current);
-        }
-        co_return settled > 0;
     }
 
     // Reads the fields of the candidates named in `need` (/orders/status, within the pass's
@@ -1116,8 +1251,9 @@ private:
         co_return std::string();
     }
 
+    // `in_batch`: found as its batch's run of adjacent orders (its own status maybe not read).
     static void adopt(run_state& st, std::size_t i, std::string const& trans_id,
-                      std::vector<detail::order_candidate> const& candidates) {
+                      std::vector<detail::order_candidate> const& candidates, bool in_batch = false) {
         auto c = std::find_if(candidates.begin(), candidates.end(), [&](auto const& x) { return x.trans_id == trans_id; });
         std::optional<order_status> status;
         std::int64_t id = c != candidates.end() ? c->id : 0;
@@ -1133,10 +1269,17 @@ private:
             amount = o.final_amount;
             payment = o.payment_status;
             if (o.payment_status == "paid" && (!o.coupon_code || o.coupon_code->empty())) charge = amount;
+        } else if (c != candidates.end() && st.items[i].coupon_code.empty()) {
+            // Not read: a create pays at once, and without a coupon it charges final_amount.
+            charge = amount;
+            payment = "paid at creation";
         }
         auto& r = st.results[i];
-        r.evidence.push_back("reconciliation: adopted order " + trans_id + " (id " + std::to_string(id) +
-                             ", payment " + payment + "): the one unclaimed order matching plan, quantity, time and fields");
+        r.evidence.push_back("reconciliation: adopted order " + trans_id + " (id " + std::to_string(id) + ", payment " +
+                             payment + "): " +
+                             (in_batch ? "its place in the one run of unclaimed adjacent orders matching its batch's plans, "
+                                         "quantities, time and fields"
+                                       : "the one unclaimed order matching plan, quantity, time and fields"));
         st.placed(i, trans_id, id, amount, charge, std::move(status), true);
         write_or_stop(st, detail::journal_placed_line(i, trans_id, id, amount, charge, true));
         st.queue->resolve(i);

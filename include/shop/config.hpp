@@ -181,6 +181,12 @@ struct poll_options {
 struct bulk_options {
     /// Creates in flight at once (default 8).
     std::size_t concurrency = 8;
+    /// Items per create, 1–20 (default 20, the API's maximum). A create of several items is
+    /// one transaction: all of its orders are placed and paid, or none. Items go together when
+    /// they carry the same coupon (the create's); a batch refused because of some of its items
+    /// (unknown plan, missing field, out of stock) is split so that the others still go. A
+    /// batch whose answer is lost is reconciled as one unit. `concurrency` counts creates.
+    std::size_t batch = 20;
     /// Send an item again when reconciliation proved its lost attempt placed nothing and
     /// charged nothing (default on). Off: such an item ends rejected.
     bool retry_unplaced = true;

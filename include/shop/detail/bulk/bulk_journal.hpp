@@ -5,6 +5,7 @@
 //   {"t":"run","version":1,"after_id":N,"start_balance":"…","server_offset":S,"items":N}
 //   {"t":"item","i":I,"plan_id":P,"quantity":Q,"fields":{…},"coupon":"…"}     one per item
 //   {"t":"attempt","i":I,"n":K,"not_before":T,"after_id":N,"sent_ms":W}  before each create is sent
+//   {"t":"batch","i":[I,…],"n":[K,…],"not_before":T,"after_id":N,"sent_ms":W}  before a create of several items
 //   {"t":"placed","i":I,"trans_id":"…","order_id":N,"final_amount":"…","charged":"…"|null,"adopted":B}
 //   {"t":"rejected","i":I,"ec":E,"code":"…","message":"…"}
 //   {"t":"not_placed","i":I,"n":K}     its attempts (K sent) placed nothing: may be sent again;
@@ -18,10 +19,12 @@
 #include <shop/models.hpp>
 #include <shop/money.hpp>
 
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -63,6 +66,7 @@ struct journal_item_state {
     std::int64_t after_id = 0;   ///< of the last attempt
     std::int64_t sent_ms = 0;    ///< of the last attempt: local unix time in milliseconds
     std::size_t attempt_line = 0;///< line of the last attempt (the order attempts were sent in)
+    std::size_t batch_size = 0;  ///< items of the last attempt's create (its batch line's, or 1)
     std::string trans_id;
     std::int64_t order_id = 0;
     money final_amount;
@@ -106,6 +110,18 @@ inline std::string journal_item_line(std::size_t i, const bulk_item& item) {
 inline std::string journal_attempt_line(std::size_t i, std::size_t n, std::int64_t not_before, std::int64_t after_id,
                                         std::int64_t sent_ms) {
     boost::json::object o{{"t", "attempt"},       {"i", i},          {"n", n}, {"not_before", not_before},
+                          {"after_id", after_id}, {"sent_ms", sent_ms}};
+    return boost::json::serialize(o);
+}
+
+/// One line for a create of several items (one transaction): `items` and their attempt
+/// counts, in the order the create lists them.
+inline std::string journal_batch_line(std::vector<std::size_t> const& items, std::vector<std::size_t> const& attempts,
+                                      std::int64_t not_before, std::int64_t after_id, std::int64_t sent_ms) {
+    boost::json::array is, ns;
+    for (auto i : items) is.push_back(i);
+    for (auto n : attempts) ns.push_back(n);
+    boost::json::object o{{"t", "batch"},         {"i", std::move(is)}, {"n", std::move(ns)}, {"not_before", not_before},
                           {"after_id", after_id}, {"sent_ms", sent_ms}};
     return boost::json::serialize(o);
 }
@@ -194,6 +210,28 @@ inline error_code replay_journal(std::string_view text, journal_replay& out, std
         }
         if (!have_run) return fail("the journal does not start with a run header");
         if (type == "resume") continue;
+        if (type == "batch") {
+            auto is = find(o, "i");
+            auto ns = find(o, "n");
+            if (!is || !is->is_array() || is->as_array().empty()) return fail("a batch without items");
+            auto const& ia = is->as_array();
+            for (std::size_t k = 0; k < ia.size(); ++k) {
+                if (!ia[k].is_int64() || ia[k].as_int64() < 0 || static_cast<std::size_t>(ia[k].as_int64()) >= out.items.size())
+                    return fail("item index out of range");
+                auto& st = out.states[static_cast<std::size_t>(ia[k].as_int64())];
+                st.state = journal_item_state::kind::lost; // until an outcome line follows
+                std::int64_t n = static_cast<std::int64_t>(st.attempts + 1);
+                if (ns && ns->is_array() && k < ns->as_array().size() && ns->as_array()[k].is_int64())
+                    n = ns->as_array()[k].as_int64();
+                st.attempts = static_cast<std::size_t>(std::max<std::int64_t>(0, n));
+                st.not_before = get_int(o, "not_before");
+                st.after_id = get_int(o, "after_id");
+                st.sent_ms = get_int(o, "sent_ms");
+                st.attempt_line = line_no;
+                st.batch_size = ia.size();
+            }
+            continue;
+        }
         auto idx = get_opt_int(o, "i");
         if (!idx || *idx < 0 || static_cast<std::size_t>(*idx) >= out.items.size()) return fail("item index out of range");
         auto const i = static_cast<std::size_t>(*idx);
@@ -212,6 +250,7 @@ inline error_code replay_journal(std::string_view text, journal_replay& out, std
             st.after_id = get_int(o, "after_id");
             st.sent_ms = get_int(o, "sent_ms");
             st.attempt_line = line_no;
+            st.batch_size = 1;
         } else if (type == "placed") {
             st.state = journal_item_state::kind::placed;
             if (auto s = find(o, "trans_id"); s && s->is_string()) st.trans_id = std::string(s->as_string());

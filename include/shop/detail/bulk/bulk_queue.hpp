@@ -50,6 +50,31 @@ public:
         return std::nullopt;
     }
 
+    /// Up to `max` items sent together in one create: the first item next() would give, and
+    /// after it, in index order, the ready items that `joins(first, item)` accepts (same
+    /// coupon, same part of a split batch…). They become in flight. Empty while paused or
+    /// stopped. The scan stops after `max_skipped` items passed over, so that a batch costs a
+    /// bounded look whatever the queue's length.
+    template <class Joins>
+    std::vector<std::size_t> next_batch(std::size_t max, Joins&& joins, std::size_t max_skipped = 1024) {
+        std::vector<std::size_t> out;
+        if (paused_ || stopped_ || max == 0) return out;
+        std::size_t skipped = 0;
+        for (auto it = waiting_.begin(); it != waiting_.end() && out.size() < max && skipped <= max_skipped;) {
+            std::size_t i = *it;
+            if (blocked_.count(keys_[i]) || (!out.empty() && !joins(out.front(), i))) {
+                if (!out.empty()) ++skipped;
+                ++it;
+                continue;
+            }
+            it = waiting_.erase(it);
+            phase_[i] = phase::in_flight;
+            ++in_flight_;
+            out.push_back(i);
+        }
+        return out;
+    }
+
     /// Something could be sent now if nothing were paused.
     bool has_ready() const {
         if (stopped_) return false;

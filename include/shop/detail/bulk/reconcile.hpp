@@ -224,6 +224,108 @@ inline listing_absence check_listing_absence(const lost_attempt& group, const st
     return out;
 }
 
+/// A lost create of several items (a batch): one transaction, so all of its orders exist or
+/// none does, and they sit side by side in the account's listing, in the order of the items
+/// (one account's checkouts are serialised). Decided as one unit:
+/// - adopt: exactly one run of adjacent unclaimed orders has the items' plans and quantities
+///   in order, within their time and amount bounds, and its key item (the first with fields)
+///   carries that item's fields; one /orders/status read per run proves it, not one per item.
+/// - absent: for some item, the listing holds no unclaimed order of its plan and quantity
+///   with its fields (check_listing_absence): then no item of the batch was placed.
+/// - need_fields: read `need`, then decide again.
+/// - undecided: several runs match, or every item has look-alikes (`why` says which); the
+///   caller falls back to item-by-item matching and the balance.
+/// `listing`: every order above the batch's floor as walked (claimed ones too: adjacency is
+/// judged on the whole listing), any order, duplicates allowed. `batch` in item order, all
+/// with the same floor and time bound.
+struct batch_verdict {
+    enum class kind { adopt, absent, need_fields, undecided } verdict = kind::undecided;
+    std::vector<std::string> trans_ids; ///< for adopt: one per item, in item order
+    std::vector<std::string> need;      ///< for need_fields
+    std::string why;                    ///< for undecided
+};
+
+inline batch_verdict match_lost_batch(const std::vector<lost_attempt>& batch, const std::vector<order_candidate>& listing,
+                                      const std::set<std::string>& claimed) {
+    batch_verdict out;
+    if (batch.empty()) return out;
+    std::vector<const order_candidate*> sorted;
+    for (auto const& o : listing) sorted.push_back(&o);
+    std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->id < b->id; });
+    sorted.erase(std::unique(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->id == b->id; }), sorted.end());
+
+    auto fits = [&](const lost_attempt& a, const order_candidate& o) {
+        return !claimed.count(o.trans_id) && o.plan_id == a.plan_id && o.quantity == a.quantity && o.id > a.after_id &&
+               (o.created == 0 || o.created >= a.not_before) && (!a.expected_amount || o.final_amount == *a.expected_amount);
+    };
+    std::size_t const n = batch.size();
+    std::vector<std::size_t> runs; // start positions in `sorted`
+    for (std::size_t s = 0; s + n <= sorted.size(); ++s) {
+        bool ok = true;
+        for (std::size_t k = 0; k < n && ok; ++k) ok = fits(batch[k], *sorted[s + k]);
+        if (ok) runs.push_back(s);
+    }
+    std::size_t key = 0;
+    while (key < n && batch[key].fields.empty()) ++key;
+    if (key == n) key = 0;  // no item has fields: the orders must have none either
+
+    // A run is ours when every field read so far agrees, the key item's read at least.
+    std::vector<std::size_t> agreeing;
+    for (auto s : runs) {
+        auto const& o = *sorted[s + key];
+        if (!o.fields) {
+            out.need.push_back(o.trans_id);
+            continue;
+        }
+        bool agree = true;
+        for (std::size_t k = 0; k < n && agree; ++k)
+            if (sorted[s + k]->fields) agree = same_fields(*sorted[s + k]->fields, batch[k].fields);
+        if (agree) agreeing.push_back(s);
+    }
+    if (!out.need.empty()) {
+        out.verdict = batch_verdict::kind::need_fields;
+        return out;
+    }
+    if (agreeing.size() > 1) {
+        // Several runs agree on the key item: the other items' fields tell them apart.
+        for (auto s : agreeing)
+            for (std::size_t k = 0; k < n; ++k)
+                if (!sorted[s + k]->fields) out.need.push_back(sorted[s + k]->trans_id);
+        if (!out.need.empty()) {
+            out.verdict = batch_verdict::kind::need_fields;
+            return out;
+        }
+        out.why = std::to_string(agreeing.size()) + " runs of unclaimed orders match the batch";
+        return out;
+    }
+    if (agreeing.size() == 1) {
+        out.verdict = batch_verdict::kind::adopt;
+        for (std::size_t k = 0; k < n; ++k) out.trans_ids.push_back(sorted[agreeing.front() + k]->trans_id);
+        return out;
+    }
+    // No run: the batch placed nothing if one of its items is provably absent. The item
+    // needing the fewest reads goes first.
+    std::optional<listing_absence> cheapest;
+    for (auto const& a : batch) {
+        auto v = check_listing_absence(a, listing, claimed);
+        if (v.verdict == listing_absence::kind::proven) {
+            out.verdict = batch_verdict::kind::absent;
+            return out;
+        }
+        if (v.verdict == listing_absence::kind::need_fields && (!cheapest || v.need.size() < cheapest->need.size()))
+            cheapest = std::move(v);
+    }
+    if (cheapest) {
+        out.verdict = batch_verdict::kind::need_fields;
+        out.need = std::move(cheapest->need);
+        std::sort(out.need.begin(), out.need.end());
+        out.need.erase(std::unique(out.need.begin(), out.need.end()), out.need.end());
+        return out;
+    }
+    out.why = "no run of orders matches the batch, and every item has look-alike orders";
+    return out;
+}
+
 /// Identity of an item for the twin rule: while one item with the same plan, quantity and
 /// fields is unresolved, its twins are not sent, so a match can only be one of them.
 inline std::string twin_key(std::int64_t plan_id, std::int64_t quantity, field_list fields) {
