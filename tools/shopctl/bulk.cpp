@@ -1,8 +1,10 @@
-// shopctl bulk: many orders of one plan with bounded concurrency, never paid twice (see
-// shop/bulk_placer.hpp), with a progress bar, an optional journal and --resume.
+// shopctl bulk: many orders (of one plan, or mixed from a file) in batches with bounded
+// concurrency, never paid twice (see shop/bulk_placer.hpp), with a progress bar, an optional
+// journal and --resume.
 #include "bulk_output.hpp"
 #include "client_session.hpp"
 #include "commands.hpp"
+#include "order_file.hpp"
 #include "output.hpp"
 #include "progress.hpp"
 
@@ -15,7 +17,9 @@
 #include <boost/asio/signal_set.hpp>
 
 #include <csignal>
+#include <fstream>
 #include <memory>
+#include <sstream>
 
 namespace shopctl {
 namespace {
@@ -28,12 +32,14 @@ struct bulk_opts {
     std::vector<std::string> fields;
     std::string coupon;
     std::size_t concurrency = 8;
+    std::size_t batch = 20;
     std::size_t max_attempts = 5;
     bool no_resend = false;
     bool wait = false;
     double wait_seconds = 600;
     double settle_seconds = 60;
-    std::string journal, resume;
+    std::string journal, resume, from;
+    std::vector<std::size_t> lines;  // of the items in the --from file
 };
 
 // Arguments by reference: GCC 12 mishandles objects with destructors built inside a
@@ -42,6 +48,7 @@ asio::awaitable<void> run_bulk(shop::client& c, const bulk_opts* o, std::vector<
                                const global_options& g, int& rc) {
     shop::bulk_options bo;
     bo.concurrency = o->concurrency;
+    bo.batch = o->batch;
     bo.max_attempts = o->max_attempts;
     bo.retry_unplaced = !o->no_resend;
     bo.journal_path = o->journal;
@@ -88,8 +95,8 @@ asio::awaitable<void> run_bulk(shop::client& c, const bulk_opts* o, std::vector<
         statuses = co_await poller.async_poll(std::move(ids), {});
     }
 
-    if (g.json) fmt::print("{}\n", bulk_report_json(report, statuses));
-    else print_bulk_report(report, statuses);
+    if (g.json) fmt::print("{}\n", bulk_report_json(report, statuses, o->lines));
+    else print_bulk_report(report, statuses, o->lines);
     rc = bulk_exit_code(report);
 }
 
@@ -103,7 +110,11 @@ void add_bulk_command(CLI::App& app, global_options& g, int& rc) {
     bulk->add_option("--qty", o->qty, "quantity of each order")->check(CLI::Range(1, 1000000));
     bulk->add_option("--field", o->fields, "KEY=VALUE (repeatable); {i} in VALUE becomes the item's index");
     bulk->add_option("--coupon", o->coupon, "coupon code for every order");
-    bulk->add_option("--concurrency", o->concurrency, "orders in flight at once")->check(CLI::Range(1, 256));
+    bulk->add_option("--from", o->from,
+                     "orders from FILE, one JSON object per line: plan_id, quantity, fields, coupon_code");
+    bulk->add_option("--concurrency", o->concurrency, "creates in flight at once")->check(CLI::Range(1, 256));
+    bulk->add_option("--batch", o->batch, "orders per create (one transaction; default 20, the API's maximum)")
+        ->check(CLI::Range(1, 20));
     bulk->add_option("--max-attempts", o->max_attempts, "creates per item at most (resends included)")
         ->check(CLI::Range(1, 20));
     bulk->add_flag("--no-resend", o->no_resend,
@@ -119,15 +130,38 @@ void add_bulk_command(CLI::App& app, global_options& g, int& rc) {
     bulk->callback([&g, &rc, o] {
         std::vector<shop::bulk_item> items;
         if (!o->resume.empty()) {
-            if (o->plan || o->count || !o->fields.empty() || !o->coupon.empty() || !o->journal.empty()) {
+            if (o->plan || o->count || !o->fields.empty() || !o->coupon.empty() || !o->journal.empty() || !o->from.empty()) {
                 fmt::print(stderr, "error: --resume takes the items and the journal from JOURNAL; "
-                                   "--plan, --count, --field, --coupon and --journal do not apply\n");
+                                   "--plan, --count, --field, --coupon, --from and --journal do not apply\n");
                 rc = exit_usage;
                 return;
             }
+        } else if (!o->from.empty()) {
+            if (o->plan || o->count || !o->fields.empty() || !o->coupon.empty() || o->qty != 1) {
+                fmt::print(stderr, "error: --from takes every order from FILE; --plan, --count, --qty, --field and "
+                                   "--coupon do not apply\n");
+                rc = exit_usage;
+                return;
+            }
+            std::ifstream in(o->from, std::ios::binary);
+            std::ostringstream text;
+            if (!in || !(text << in.rdbuf())) {
+                fmt::print(stderr, "error: {}: cannot read it\n", o->from);
+                rc = exit_usage;
+                return;
+            }
+            auto file = parse_order_file(text.str());
+            if (!file.errors.empty()) {
+                // Nothing is sent while one line is wrong.
+                for (auto const& e : file.errors) fmt::print(stderr, "error: {}: {}\n", o->from, e);
+                rc = exit_usage;
+                return;
+            }
+            items = std::move(file.items);
+            o->lines = std::move(file.lines);
         } else {
             if (!o->plan || !o->count) {
-                fmt::print(stderr, "error: bulk needs --plan and --count (or --resume JOURNAL)\n");
+                fmt::print(stderr, "error: bulk needs --plan and --count, or --from FILE (or --resume JOURNAL)\n");
                 rc = exit_usage;
                 return;
             }

@@ -31,8 +31,10 @@ inline void write_error(shop::json_writer& w, const shop::error_code& ec, const 
 }
 
 /// The report as JSON text (money exactly as the server writes it). `statuses` (may be
-/// empty): the final poll of the placed orders (--wait).
-inline std::string bulk_report_json(const shop::bulk_report& rep, const std::vector<shop::poll_result>& statuses) {
+/// empty): the final poll of the placed orders (--wait). `lines` (may be empty): each item's
+/// line in the order file (--from).
+inline std::string bulk_report_json(const shop::bulk_report& rep, const std::vector<shop::poll_result>& statuses,
+                                    const std::vector<std::size_t>& lines = {}) {
     std::map<std::string, const shop::poll_result*> by_id;
     for (auto const& s : statuses) by_id[s.trans_id] = &s;
     std::string out;
@@ -60,6 +62,7 @@ inline std::string bulk_report_json(const shop::bulk_report& rep, const std::vec
     for (auto const& r : rep.items) {
         w.begin_object();
         w.key("index").unum(r.index);
+        if (r.index < lines.size()) w.key("line").unum(lines[r.index]);
         w.key("outcome").str(shop::to_string(r.outcome));
         w.key("attempts").unum(r.attempts);
         if (r.outcome == shop::bulk_outcome::placed) {
@@ -90,7 +93,8 @@ inline std::string bulk_report_json(const shop::bulk_report& rep, const std::vec
     return out;
 }
 
-inline void print_bulk_report(const shop::bulk_report& rep, const std::vector<shop::poll_result>& statuses) {
+inline void print_bulk_report(const shop::bulk_report& rep, const std::vector<shop::poll_result>& statuses,
+                              const std::vector<std::size_t>& lines = {}) {
     double secs = std::max(0.001, rep.elapsed.count() / 1000.0);
     auto const settled_now = rep.items.size() - std::min(rep.items.size(), rep.settled_before);
     fmt::print("placed {}, rejected {}, unknown {}, not attempted {} of {} in {:.1f} s ({:.1f} items/s{})\n", rep.placed,
@@ -115,7 +119,7 @@ inline void print_bulk_report(const shop::bulk_report& rep, const std::vector<sh
         fmt::print("statuses: {}\n", line);
     }
     // Items that need a look, at most 50 rows.
-    table t({"item", "outcome", "attempts", "trans_id", "why"}, 72);
+    table t({lines.empty() ? "item" : "line", "outcome", "attempts", "trans_id", "why"}, 72);
     std::size_t shown = 0, more = 0;
     for (auto const& r : rep.items) {
         if (r.outcome == shop::bulk_outcome::placed && !r.adopted) continue;
@@ -127,7 +131,7 @@ inline void print_bulk_report(const shop::bulk_report& rep, const std::vector<sh
         std::string why = r.outcome == shop::bulk_outcome::placed ? "answer lost; order found by reconciliation"
                           : r.evidence.empty()                     ? r.diag.to_string()
                                                                    : r.evidence.back();
-        t.add({std::to_string(r.index), std::string(shop::to_string(r.outcome)), std::to_string(r.attempts), r.trans_id, why});
+        t.add({std::to_string(r.index < lines.size() ? lines[r.index] : r.index), std::string(shop::to_string(r.outcome)), std::to_string(r.attempts), r.trans_id, why});
     }
     if (!t.empty()) t.print();
     if (more) fmt::print("… and {} more (--json lists every item)\n", more);
