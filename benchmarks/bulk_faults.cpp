@@ -13,8 +13,17 @@
 // other fields in the other. Lost items are proven unplaced by the listing or the balance;
 // the table counts which.
 //
+// Both send one item per create (batch 1), so that every fault costs one item.
+//
+// `limit`: bulk at the rate limit, before and after batching. The simulator refuses beyond
+// LIMIT (300) requests per 60 s and the client's limiter keeps to the same; 5%
+// close-after-commit and 5% close-before-read on creates; ORDERS (1,000) orders with
+// distinct fields, 4 creates in flight, settle 2 s; one item per create, then twenty. Adds
+// the requests the shop received (all endpoints), per placed order, and its refusals.
+//
 //     build/bin/bench_bulk [RUNS=5] [ORDERS=2000] [CONCURRENCY=16]
 //     build/bin/bench_bulk beside [RUNS=3] [ORDERS=500] [FOREIGN=200]
+//     build/bin/bench_bulk limit [RUNS=1] [ORDERS=1000] [LIMIT=300]
 #include <shop/bulk_placer.hpp>
 #include <shop/shop.hpp>
 #include <shop/testing/simulator.hpp>
@@ -46,6 +55,7 @@ struct run_figures {
     std::size_t duplicates = 0, disagree = 0;
     std::size_t by_listing = 0, by_balance = 0, by_both = 0;  // what proved the resent items unplaced
     std::size_t foreign = 0;                                   // the other spender's orders on the server
+    std::size_t requests = 0, refused = 0;                     // received by the shop; refused for the rate limit
     bool balance_ok = false;
 };
 
@@ -57,15 +67,18 @@ struct scenario {
     std::chrono::milliseconds settle = 20ms, pass_interval = 50ms;
     std::size_t foreign = 0;          // orders the other spender places during the run
     std::int64_t foreign_plan = 900;  // 905: the run's plan, with other fields
+    std::size_t batch = 1;            // items per create
+    std::uint32_t limit = 0;          // requests per 60 s, shop and client (0: none)
 };
 
-shop::client_config config_for(std::string const& base_url) {
+shop::client_config config_for(std::string const& base_url, std::uint32_t limit = 0) {
     shop::client_config cfg;
     cfg.base_url = base_url;
     cfg.api_key = std::string(shop::testing::demo_api_key);
     cfg.api_secret = std::string(shop::testing::demo_api_secret);
-    cfg.limiter.requests_per_window = 0;
-    cfg.timeouts.total = 10s;
+    cfg.limiter.requests_per_window = limit;
+    // At the limit a create may wait most of a window for its slot.
+    cfg.timeouts.total = limit ? 120s : 10s;
     return cfg;
 }
 
@@ -94,7 +107,7 @@ void spend_beside(std::string const& base_url, scenario const& sc, std::atomic<b
 
 run_figures one_run(scenario const& sc, std::uint64_t seed) {
     shop::testing::simulator_options so;
-    so.rate_limit_override = 100'000'000;
+    so.rate_limit_override = sc.limit ? sc.limit : 100'000'000;
     so.daily_limit_override = 100'000'000;
     so.fault_seed = seed;
     so.faults = sc.faults;
@@ -105,7 +118,7 @@ run_figures one_run(scenario const& sc, std::uint64_t seed) {
     for (int i = 0; i < 2; ++i) server_threads.emplace_back([&] { server_io.run(); });
 
     asio::io_context io;
-    shop::client client(io.get_executor(), config_for(sim.base_url()));
+    shop::client client(io.get_executor(), config_for(sim.base_url(), sc.limit));
     auto const start = *sim.state().balance(shop::testing::demo_api_key);
 
     std::vector<shop::bulk_item> items;
@@ -114,7 +127,8 @@ run_figures one_run(scenario const& sc, std::uint64_t seed) {
         items.push_back({.plan_id = 905, .fields = {{"tai_khoan", "bench-" + std::to_string(i)}}});
         ours.insert(items.back().fields.front().second);
     }
-    shop::bulk_placer placer(client, {.concurrency = sc.concurrency, .settle = sc.settle, .pass_interval = sc.pass_interval});
+    shop::bulk_placer placer(
+        client, {.concurrency = sc.concurrency, .batch = sc.batch, .settle = sc.settle, .pass_interval = sc.pass_interval});
     shop::bulk_report report;
     shop::error_code failure;
     shop::diagnostics why;
@@ -126,7 +140,7 @@ run_figures one_run(scenario const& sc, std::uint64_t seed) {
         failure = ec;
         report = std::move(r);
     });
-    io.run_for(10min);
+    io.run_for(60min);
     run_figures f;
     f.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     stop_spending = true;
@@ -170,6 +184,9 @@ run_figures one_run(scenario const& sc, std::uint64_t seed) {
         f.by_balance += r.proof == shop::absence_proof::balance;
         f.by_both += r.proof == shop::absence_proof::both;
     }
+    auto const stats = sim.state().stats();
+    for (auto n : stats.requests) f.requests += n;
+    f.refused = stats.rate_limited;
     auto balance = *sim.state().balance(shop::testing::demo_api_key);
     f.balance_ok = balance == start - charged &&
                    (f.unknown > 0 || balance == start - report.charged_total - foreign_charged);
@@ -187,11 +204,13 @@ std::size_t arg(int argc, char** argv, int i, std::size_t def) {
 
 // Runs every scenario RUNS times, alternating; prints a row per run and the medians. True
 // when every run kept the rules: never twice, states agree, balance adds up, unknown <= 0.5%.
-bool run_all(std::vector<scenario> const& scenarios, std::size_t runs, bool with_proofs) {
-    std::printf("| run | setting | s | orders/s | placed | rejected | unknown | creates | adopted | resent |%s passes | "
+bool run_all(std::vector<scenario> const& scenarios, std::size_t runs, bool with_proofs, bool with_requests = false) {
+    std::printf("| run | setting | s | orders/s | placed | rejected | unknown | creates | adopted | resent |%s%s passes | "
                 "duplicates | disagree | balance |\n",
-                with_proofs ? " foreign orders | proof listing / balance / both |" : "");
-    std::printf("|---|---|---|---|---|---|---|---|---|---|%s---|---|---|---|\n", with_proofs ? "---|---|" : "");
+                with_proofs ? " foreign orders | proof listing / balance / both |" : "",
+                with_requests ? " requests | per order | refused |" : "");
+    std::printf("|---|---|---|---|---|---|---|---|---|---|%s%s---|---|---|---|\n", with_proofs ? "---|---|" : "",
+                with_requests ? "---|---|---|" : "");
     std::map<std::string, std::vector<double>> seconds, unknown;
     bool all_ok = true;
     for (std::size_t r = 0; r < runs; ++r) {
@@ -204,6 +223,13 @@ bool run_all(std::vector<scenario> const& scenarios, std::size_t runs, bool with
             if (with_proofs)
                 proofs = " " + std::to_string(f.foreign) + " | " + std::to_string(f.by_listing) + " / " +
                          std::to_string(f.by_balance) + " / " + std::to_string(f.by_both) + " |";
+            if (with_requests) {
+                char buf[96];
+                std::snprintf(buf, sizeof buf, " %zu | %.3f | %zu |", f.requests,
+                              static_cast<double>(f.requests) / static_cast<double>(std::max<std::size_t>(1, f.placed)), f.refused);
+                proofs += buf;
+                all_ok = all_ok && f.refused == 0;
+            }
             std::printf("| %zu | %s | %.3f | %.0f | %zu | %zu | %zu | %zu | %zu | %zu |%s %zu | %zu | %zu | %s |\n", r + 1,
                         sc.name.c_str(), f.seconds, static_cast<double>(f.placed) / f.seconds, f.placed, f.rejected,
                         f.unknown, f.creates, f.adopted, f.resent, proofs.c_str(), f.passes, f.duplicates, f.disagree,
@@ -220,7 +246,8 @@ bool run_all(std::vector<scenario> const& scenarios, std::size_t runs, bool with
         double mc = median(seconds["clean"]), mj = median(seconds["jitter"]), mf = median(seconds["faults"]);
         std::printf("faults/jitter %.2f, faults/clean %.2f\n", mf / mj, mf / mc);
     }
-    std::printf("never twice, states agree, balance adds up, unknown <= 0.5%%: %s\n", all_ok ? "yes" : "NO");
+    std::printf("never twice, states agree, balance adds up, unknown <= 0.5%%%s: %s\n",
+                with_requests ? ", no request refused" : "", all_ok ? "yes" : "NO");
     return all_ok;
 }
 
@@ -242,6 +269,23 @@ int main(int argc, char** argv) {
         std::printf("%zu orders (16 in flight, settle 2 s) beside %zu orders of another spender, %zu runs of each "
                     "setting (alternating)\n\n", orders, foreign, runs);
         return run_all({other_plan, same_plan}, runs, true) ? 0 : 1;
+    }
+    if (argc > 1 && std::string_view(argv[1]) == "limit") {
+        std::size_t runs = arg(argc, argv, 2, 1), orders = arg(argc, argv, 3, 1000), limit = arg(argc, argv, 4, 300);
+        if (runs == 0 || orders == 0 || limit == 0) {
+            std::fprintf(stderr, "usage: bench_bulk limit [RUNS] [ORDERS] [LIMIT]\n");
+            return 2;
+        }
+        scenario single{.name = "batch 1",
+                        .faults = {"orders/create:close-after-commit=0.05", "orders/create:close-before-read=0.05"},
+                        .orders = orders, .concurrency = 4, .settle = 2s, .pass_interval = 1s,
+                        .limit = static_cast<std::uint32_t>(limit)};
+        auto batched = single;
+        batched.name = "batch 20";
+        batched.batch = 20;
+        std::printf("%zu orders at %zu requests per 60 s (4 creates in flight, settle 2 s, 5%% close-after-commit, "
+                    "5%% close-before-read), %zu runs of each setting (alternating)\n\n", orders, limit, runs);
+        return run_all({single, batched}, runs, false, true) ? 0 : 1;
     }
     std::size_t runs = arg(argc, argv, 1, 5), orders = arg(argc, argv, 2, 2000), concurrency = arg(argc, argv, 3, 16);
     if (runs == 0 || orders == 0 || concurrency == 0) {

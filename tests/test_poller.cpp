@@ -297,7 +297,8 @@ TEST_CASE("poller: stopping one order abandons its request on the wire; cancelli
         asio::io_context io;
         shop::client c(io.get_executor(), config_for(sim->base_url()));
         auto ids = place(io, c, 6, 900);
-        shop::status_poller poller(c, {.connections = 1, .pipeline_depth = 16, .deadline = 20s});
+        // Status reads only (the listing would answer for these orders without a request on the wire).
+        shop::status_poller poller(c, {.connections = 1, .pipeline_depth = 16, .use_listing = false, .deadline = 20s});
         asio::steady_timer t(io, 50ms);
         t.async_wait([&](auto) { poller.stop_watching(ids[0]); });
         auto before = status_count(sim);
@@ -326,7 +327,7 @@ TEST_CASE("poller: stopping one order abandons its request on the wire; cancelli
         asio::io_context io;
         shop::client c(io.get_executor(), config_for(sim->base_url()));
         auto ids = place(io, c, 40, 904);
-        shop::status_poller poller(c, {.connections = 2, .pipeline_depth = 4, .deadline = 30s});
+        shop::status_poller poller(c, {.connections = 2, .pipeline_depth = 4, .use_listing = false, .deadline = 30s});
         asio::cancellation_signal sig;
         asio::steady_timer t(io, 200ms);
         t.async_wait([&](auto) { sig.emit(asio::cancellation_type::terminal); });
@@ -392,4 +393,47 @@ TEST_CASE("poller: pipelined over a 20 ms round trip (tcp_relay), every answer o
     CHECK(relay.accepted() >= 4);
     WARN("over tcp_relay, 200 statuses, 2 connections: depth 1 " << shallow.count() << " ms, depth 16 "
                                                                  << deep.count() << " ms");
+}
+
+TEST_CASE("poller: watching on a budget learns statuses from listing pages, reads delivery items once") {
+    // 200 manual orders the shop delivers later: each round, two listing pages tell every
+    // order's status; only the completed ones are read by status, for their delivery items.
+    auto o = simtest::test_options();
+    o.processing_after = 300ms;
+    o.completed_after = 900ms;
+    running_sim sim(o);
+    asio::io_context io;
+    shop::client c(io.get_executor(), config_for(sim->base_url()));
+    auto ids = place(io, c, 200, 904);
+    auto requests = [&] {
+        auto s = sim->state().stats();
+        return s.requests[static_cast<std::size_t>(endpoint::orders_status)] +
+               s.requests[static_cast<std::size_t>(endpoint::orders_list)];
+    };
+    bool listing = true;
+    SECTION("listing pages where cheaper") {}
+    SECTION("one status read per due order") { listing = false; }
+    shop::status_poller poller(c, {.intervals = {100ms, 1.5, 400ms}, .use_listing = listing, .deadline = 20s});
+    auto before = requests();
+    auto r = poll(io, poller, ids, 30s);
+    auto const used = requests() - before;
+    auto s = poller.stats();
+    for (auto const& x : r.results) {
+        INFO(x.trans_id << " " << x.diag.to_string());
+        CHECK(x.terminal);
+        REQUIRE(x.last);
+        CHECK(x.last->order.status == shop::order_status::kind::completed);
+        CHECK(x.last->delivery.delivered_count == x.last->delivery.expected_count);
+        CHECK_FALSE(x.last->delivery.items.empty());
+        CHECK(r.updates[x.trans_id].back() == "completed");
+    }
+    if (listing) {
+        CHECK(s.list_pages_read > 0);
+        CHECK(static_cast<double>(used) <= 1.5 * 200);
+        for (auto const& x : r.results) CHECK(x.polls == 1);  // the delivery read only
+    } else {
+        CHECK(s.list_pages_read == 0);
+    }
+    WARN("watching 200 manual orders (listing " << (listing ? "on" : "off") << "): " << used << " requests, "
+                                                  << s.list_pages_read << " pages");
 }

@@ -166,6 +166,11 @@ struct poll_options {
     /// retries (5xx pages, broken bodies, the server's rate limit) is still retried until
     /// the deadline.
     bool until_terminal = true;
+    /// Learn statuses from listing pages (100 orders each, newest first) in a round where
+    /// that costs fewer requests than one status read per due order (default on; needs
+    /// until_terminal). Status reads remain for what the listing cannot give: the delivery
+    /// items of an order that reached completed, and orders not found in the pages read.
+    bool use_listing = true;
     /// Bound on the whole run (default 10 min): orders not terminal by then end with
     /// terminal == false and errc::timeout.
     std::chrono::milliseconds deadline = std::chrono::minutes(10);

@@ -12,6 +12,12 @@
 // matched FIFO (and checked against the trans_id they carry). Every request takes a slot of
 // the client's limiter (request_priority::low), so order creation is never starved.
 //
+// Watching on a budget (poll_options::use_listing): in a round where listing pages cost fewer
+// requests than one status read per due order (detail::listing_watch decides, from where
+// each order last sat in the listing), an idle worker reads pages instead and learns the
+// statuses there; completed orders (their delivery items) and orders the pages did not show
+// are then read by status, pipelined as usual.
+//
 // Trouble on a connection (closed mid-pipeline, stalled past read_timeout, fewer answers
 // than requests, an answer for another order): the unanswered requests are re-queued (they
 // are GETs), the connection is closed, never returned to the pool, and the worker continues
@@ -22,6 +28,7 @@
 #include <shop/config.hpp>
 #include <shop/connection_pool.hpp>
 #include <shop/detail/async/spawn.hpp>
+#include <shop/detail/poll/listing_watch.hpp>
 #include <shop/detail/poll/pipeline_queue.hpp>
 #include <shop/detail/poll/poll_schedule.hpp>
 #include <shop/detail/async/wake_timer.hpp>
@@ -50,6 +57,7 @@
 #include <string>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -72,8 +80,10 @@ struct poll_result {
     diagnostics diag;
     /// `last` holds a terminal status (completed, cancelled, refunded, cancelled_no_refund).
     bool terminal = false;
-    /// Answers read for this order (each answer is counted once, for one order).
+    /// Status answers read for this order (each answer is counted once, for one order).
     std::size_t polls = 0;
+    /// Listing pages that showed it (poll_options::use_listing).
+    std::size_t sightings = 0;
 };
 
 /// Counters of the last (or current) run of a status_poller.
@@ -85,6 +95,8 @@ struct poll_stats {
     std::size_t connection_failures = 0;  ///< connections closed for trouble (close, stall, short answer)
     std::size_t degraded_workers = 0;     ///< workers that fell back to depth 1
     std::size_t max_in_flight = 0;        ///< deepest pipeline seen on one connection
+    std::size_t list_pages_read = 0;      ///< listing pages read instead of status reads
+    std::size_t listed = 0;               ///< orders seen in those pages
 };
 
 /// Polls many orders' statuses until terminal (or, with poll_options::until_terminal off,
@@ -202,6 +214,14 @@ private:
         bool cancelled = false;
         std::optional<std::string> fatal;  // why the update handler failed
         poll_stats stats;
+        detail::listing_watch watch;
+        bool scouting = false;                      // a worker is reading listing pages
+        std::unordered_set<std::string> by_status;  // left to a status read (delivery items, not in the pages)
+        std::size_t listing_failures = 0;           // in a row; three turn the listing off for the run
+
+        bool listing_on() const {
+            return opts.use_listing && opts.until_terminal && listing_failures < 3;
+        }
         error_code last_transport;
         std::string last_transport_detail;
 
@@ -265,6 +285,7 @@ private:
         bool on_answer(std::string const& id, http_response const& resp, clock::time_point now) {
             auto* o = find(id);
             if (!o || o->finished) return true;
+            by_status.erase(id);
             order_status_result r;
             diagnostics diag;
             error_code const ec = detail::status_requests::read(cl, resp, r, diag);
@@ -306,6 +327,36 @@ private:
             // A verdict of the API about this order (ORDER_NOT_FOUND, auth, permission…): final.
             finish_with(*o, ec, std::move(diag));
             return true;
+        }
+
+        // The listing showed the order `info`.
+        void on_listed(order_info const& info, clock::time_point now) {
+            auto* o = find(info.trans_id);
+            if (!o || o->finished) return;
+            ++o->result.sightings;
+            ++stats.listed;
+            if (info.status.value == order_status::kind::completed) {
+                // Its delivery items are only in a status answer.
+                by_status.insert(info.trans_id);
+                schedule.on_requeue(info.trans_id, now);
+                notify_idle();
+                return;
+            }
+            bool const changed = !o->result.last || !(o->result.last->order.status == info.status);
+            bool const terminal = info.status.is_terminal();
+            if (!o->result.last) o->result.last.emplace();
+            o->result.last->order = info;
+            o->result.terminal = terminal;
+            o->result.ec = {};
+            o->result.diag = {};
+            schedule.on_polled(info.trans_id, terminal, now);
+            if (terminal) {
+                o->finished = true;
+                watch.forget(info.trans_id);
+            } else {
+                notify_idle();
+            }
+            if (changed) deliver(*o);
         }
 
         void requeue(std::vector<std::string> const& ids, clock::time_point now) {
@@ -400,10 +451,53 @@ private:
         co_return out;
     }
 
+    // The re-check period of a worker waiting for another one's listing walk.
+    static constexpr std::chrono::milliseconds idle_recheck{200};
+
     // Sleeps until `until` or notify(); returns false if the worker was cancelled.
     static boost::asio::awaitable<bool> sleep_until(run_state& st, worker_slot& w, clock::time_point until) {
         bool const awake = co_await w.timer.sleep_until(until);
         co_return awake && !st.cancelled;
+    }
+
+    // Reads listing pages from `page` on while they may show at least two of `ids`; what
+    // they did not show is left to status reads.
+    static boost::asio::awaitable<void> walk_listing(run_state& st, std::vector<std::string> ids, std::int64_t page) {
+        namespace net = boost::asio;
+        st.watch.begin_walk(std::move(ids));
+        std::vector<std::string> on_page;
+        for (;;) {
+            if (st.cancelled || clock::now() >= st.deadline) break;
+            order_list_query query;
+            query.page = page;
+            query.limit = static_cast<std::int64_t>(st.watch.per_page());
+            diagnostics why;
+            auto got = co_await st.cl.list_orders(query, why, net::as_tuple(net::use_awaitable));
+            if (st.cancelled) break;
+            if (std::get<0>(got)) {
+                ++st.listing_failures;
+                break;
+            }
+            st.listing_failures = 0;
+            ++st.stats.list_pages_read;
+            auto const& listed = std::get<1>(got);
+            on_page.clear();
+            for (auto const& o : listed.orders) on_page.push_back(o.trans_id);
+            auto const found = st.watch.on_page(page, listed.page.total, on_page);
+            if (!found.empty()) {
+                std::unordered_set<std::string> wanted(found.begin(), found.end());
+                auto const now = clock::now();
+                for (auto const& o : listed.orders)
+                    if (wanted.erase(o.trans_id)) st.on_listed(o, now);
+            }
+            if (!st.watch.want_next_page(listed.page.has_more && !listed.orders.empty())) break;
+            ++page;
+        }
+        auto const now = clock::now();
+        for (auto const& id : st.watch.end_walk()) {
+            st.by_status.insert(id);
+            st.schedule.on_requeue(id, now);
+        }
     }
 
     static boost::asio::awaitable<void> worker(std::shared_ptr<run_state> stp, std::size_t index) {
@@ -461,6 +555,35 @@ private:
                 }
             }
 
+            if (q.idle() && st.scouting) {
+                // Another worker reads the listing for this round: what it leaves to status
+                // reads comes when it is done (notify).
+                lease.release();
+                w.no_work = true;
+                if (!(co_await sleep_until(st, w, std::min(st.deadline, now + idle_recheck)))) break;
+                continue;
+            }
+            if (q.idle() && st.listing_on()) {
+                // This round's plan: listing pages, when they cost fewer requests than the
+                // due orders' status reads. What is left to status reads is due at once.
+                // Orders due within a quarter of the first interval join the round, so that
+                // a round's orders stay together.
+                auto due = st.schedule.take_due(now + st.opts.intervals.initial / 4, st.orders.size());
+                std::vector<std::string> by_listing, by_status;
+                for (auto& id : due) (st.by_status.count(id) ? by_status : by_listing).push_back(std::move(id));
+                auto first_page = st.watch.plan(by_listing);
+                if (!first_page) by_status.insert(by_status.end(), by_listing.begin(), by_listing.end());
+                for (auto const& id : by_status) st.schedule.on_requeue(id, now);
+                if (first_page) {
+                    st.scouting = true;
+                    lease.release();  // the pages are read through the client
+                    co_await walk_listing(st, std::move(by_listing), *first_page);
+                    st.scouting = false;
+                    st.notify();
+                    continue;
+                }
+            }
+
             if (!lease) {
                 auto bound = std::min(st.deadline, now + st.opts.acquire_timeout);
                 auto got = co_await st.cl.pool()->async_acquire(bound, fresh, acquire_diag, net::as_tuple(net::use_awaitable));
@@ -479,9 +602,10 @@ private:
                 fresh = false;
             }
 
-            // Refill the pipeline with due orders, one limiter slot each.
+            // Refill the pipeline with due orders, one limiter slot each (none while the
+            // listing is read: it may answer for them).
             bool failed = false;
-            while (q.can_write() && !failed) {
+            while (q.can_write() && !failed && !st.scouting) {
                 auto due = st.schedule.take_due(clock::now(), 1);
                 if (due.empty()) break;
                 std::string id = std::move(due.front());
