@@ -5,12 +5,16 @@
 #include <shop/detail/bulk/bulk_journal.hpp>
 #include <shop/detail/bulk/bulk_queue.hpp>
 #include <shop/detail/bulk/create_verdict.hpp>
+#include <shop/detail/bulk/journal_sync.hpp>
 #include <shop/detail/bulk/reconcile.hpp>
+
+#include <boost/asio/io_context.hpp>
 
 #include <catch2/catch.hpp>
 
 #include <cstdio>
 #include <filesystem>
+#include <thread>
 #include <unistd.h>
 
 using namespace std::chrono_literals;
@@ -564,4 +568,40 @@ TEST_CASE("journal_file: one run at a time; no line after a failed write") {
         CHECK(full.write_line("{}") == shop::errc::journal_failed);
         CHECK(full.last_error().find("broken") != std::string::npos);
     }
+}
+
+TEST_CASE("journal_sync: the disk wait on its own thread, the completion on the caller's executor") {
+    boost::asio::io_context io;
+    shop::detail::journal_sync syncer;
+    auto const path = std::filesystem::temp_directory_path() / ("shop-journal-sync-" + std::to_string(::getpid()));
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    REQUIRE(f);
+    std::fputs("line\n", f);
+    std::fflush(f);
+    std::string why;
+    int calls = 0;
+    std::thread::id ran_on;
+    shop::error_code got = shop::make_error_code(shop::errc::timeout);
+    syncer.async_sync(::fileno(f), io.get_executor(), &why, [&](shop::error_code ec) {
+        got = ec;
+        ran_on = std::this_thread::get_id();
+        ++calls;
+    });
+    // The pending sync keeps io.run() from returning early.
+    io.run();
+    CHECK(calls == 1);
+    CHECK_FALSE(got);
+    CHECK(ran_on == std::this_thread::get_id());
+    // A descriptor that cannot be synced: journal_failed, and why.
+    io.restart();
+    syncer.async_sync(-1, io.get_executor(), &why, [&](shop::error_code ec) {
+        got = ec;
+        ++calls;
+    });
+    io.run();
+    CHECK(calls == 2);
+    CHECK(got == shop::errc::journal_failed);
+    CHECK(why.find("fsync failed") != std::string::npos);
+    std::fclose(f);
+    std::filesystem::remove(path);
 }

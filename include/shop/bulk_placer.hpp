@@ -47,6 +47,7 @@
 #include <shop/detail/bulk/bulk_journal.hpp>
 #include <shop/detail/bulk/bulk_queue.hpp>
 #include <shop/detail/bulk/create_verdict.hpp>
+#include <shop/detail/bulk/journal_sync.hpp>
 #include <shop/detail/bulk/reconcile.hpp>
 #include <shop/detail/async/wake_timer.hpp>
 
@@ -352,7 +353,19 @@ private:
 
         // Fails (errc::journal_failed, the reason in journal.last_error()) when the line
         // could not be written.
-        error_code write_journal(std::string const& line, bool durable = false) { return journal.write_line(line, durable); }
+        error_code write_journal(std::string const& line) { return journal.write_line(line, false); }
+
+        // Everything written so far forced to the disk (journal_sync: on a private thread, so
+        // the client's executor never waits on the disk). Before a create is sent.
+        detail::journal_sync syncer;
+        std::string sync_error;
+        boost::asio::awaitable<error_code> make_durable() {
+            if (!journal.wants_sync()) co_return error_code{};
+            auto [ec] = co_await syncer.async_sync(journal.native_handle(), strand, &sync_error,
+                                                   boost::asio::as_tuple(boost::asio::use_awaitable));
+            if (ec) co_return journal.fail(sync_error);
+            co_return error_code{};
+        }
 
         // Items settled, by outcome (kept as they settle: progress is reported often).
         std::array<std::size_t, 4> settled{};
@@ -482,9 +495,10 @@ private:
             header.start_balance = st->report.start_balance;
             header.server_offset = st->server_offset;
             header.items = st->items.size();
-            error_code ec = st->write_journal(detail::journal_run_line(header), st->items.empty());
+            error_code ec = st->write_journal(detail::journal_run_line(header));
             for (std::size_t i = 0; i < st->items.size() && !ec; ++i)
-                ec = st->write_journal(detail::journal_item_line(i, st->items[i]), i + 1 == st->items.size());
+                ec = st->write_journal(detail::journal_item_line(i, st->items[i]));
+            if (!ec) ec = co_await st->make_durable();
             if (ec) co_return not_started(diag, ec, journal_diag(st->journal.last_error()));
         }
         co_return co_await drive(st, diag);
@@ -734,7 +748,9 @@ private:
         auto const sent_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
         auto const line = n == 1 ? detail::journal_attempt_line(batch[0], attempts[0], not_before, st.known_max_id, sent_ms)
                                  : detail::journal_batch_line(batch, attempts, not_before, st.known_max_id, sent_ms);
-        if (auto jec = st.write_journal(line, true)) {
+        auto jec = st.write_journal(line);
+        if (!jec) jec = co_await st.make_durable();
+        if (jec) {
             // Never send what could not be recorded.
             for (auto i : batch) {
                 unsend(st, i);

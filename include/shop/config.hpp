@@ -229,7 +229,8 @@ struct bulk_options {
     std::string journal_path;
     /// Force the journal's header and each attempt line to the disk (fsync) before the create
     /// is sent, so that not even a power cut loses one (default on; costs a disk write per
-    /// create). Outcome lines are only flushed: a lost one is settled again on resume.
+    /// create, made on a private thread: the client's executor never waits on the disk).
+    /// Outcome lines are only flushed: a lost one is settled again on resume.
     bool journal_sync = true;
 };
 

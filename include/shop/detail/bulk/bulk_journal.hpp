@@ -373,6 +373,23 @@ public:
         return {};
     }
 
+    /// The open file's descriptor (-1 when none), and whether durable lines are to be synced:
+    /// for a sync made elsewhere (detail::journal_sync), after write_line(line, false).
+    int native_handle() const noexcept {
+#if __has_include(<unistd.h>)
+        return f_ ? ::fileno(f_) : -1;
+#else
+        return -1;
+#endif
+    }
+    bool wants_sync() const noexcept { return f_ != nullptr && sync_; }
+    /// A sync made elsewhere failed: the journal is broken from now on.
+    error_code fail(std::string const& why) {
+        broken_ = true;
+        last_error_ = "journal " + path_ + ": " + why;
+        return make_error_code(errc::journal_failed);
+    }
+
     /// Why the last open or write failed.
     std::string const& last_error() const noexcept { return last_error_; }
 
