@@ -605,3 +605,38 @@ TEST_CASE("journal_sync: the disk wait on its own thread, the completion on the 
     std::fclose(f);
     std::filesystem::remove(path);
 }
+
+TEST_CASE("resume_item: what a resumed run does with each item the journal knows") {
+    using how = resumed_item::kind;
+    journal_item_state js;
+    CHECK(resume_item(js, 0).how == how::send);
+    js.state = journal_item_state::kind::placed;
+    CHECK(resume_item(js, 0).how == how::placed);
+    js.state = journal_item_state::kind::rejected;
+    CHECK(resume_item(js, 0).how == how::rejected);
+    js.state = journal_item_state::kind::not_placed;
+    js.proof = "listing";
+    auto unplaced = resume_item(js, 0);
+    CHECK(unplaced.how == how::send_unplaced);
+    CHECK(unplaced.evidence.find("proof: listing") != std::string::npos);
+    // An attempt without outcome: lost since its send, with its batch.
+    js = journal_item_state{};
+    js.state = journal_item_state::kind::lost;
+    js.sent_ms = 1'000'000;
+    js.attempt_line = 17;
+    js.batch_size = 20;
+    auto lost = resume_item(js, 1'004'500);
+    CHECK(lost.how == how::lost);
+    CHECK(lost.since_send == std::chrono::milliseconds(4500));
+    CHECK(lost.batch_seq == 17);
+    CHECK(lost.batch_size == 20);
+    CHECK(lost.message == "an earlier run sent it and recorded no outcome");
+    // One left unknown says why; a clock gone backwards is no negative age.
+    js.message = "balance off";
+    lost = resume_item(js, 500);
+    CHECK(lost.evidence == "earlier run: balance off");
+    CHECK(lost.since_send == std::chrono::milliseconds(0));
+    // An old journal's attempt line (before batches): one item.
+    js.batch_size = 0;
+    CHECK(resume_item(js, 0).batch_size == 1);
+}

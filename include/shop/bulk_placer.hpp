@@ -530,30 +530,27 @@ private:
         auto const resumed_balance = std::get<1>(bal).balance.current;
         auto const now = clock::now();
         auto const wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-        using kind = detail::journal_item_state::kind;
+        using how = detail::resumed_item::kind;
         for (std::size_t i = 0; i < st->items.size(); ++i) {
             auto const& js = replay.states[i];
+            auto const step = detail::resume_item(js, wall_ms);
             auto& r = st->results[i];
             auto& s = st->state[i];
             r.attempts = js.attempts;
             r.proof = proof_named(js.proof);
             s.not_before = js.not_before;
             s.after_id = js.after_id;
-            switch (js.state) {
-            case kind::fresh: break;
-            case kind::not_placed:
-                s.proven_unplaced = true;
-                r.evidence.push_back(js.proof.empty()
-                                         ? "earlier run: not placed (refused, or a lost attempt shown to have placed nothing)"
-                                         : "earlier run: a lost attempt shown to have placed nothing (proof: " + js.proof + ")");
-                break;
-            case kind::placed:
+            if (!step.evidence.empty()) r.evidence.push_back(step.evidence);
+            switch (step.how) {
+            case how::send: break;
+            case how::send_unplaced: s.proven_unplaced = true; break;
+            case how::placed:
                 // (An adopted order whose charge was not known exactly has no "charged".)
                 st->placed(i, js.trans_id, js.order_id, js.final_amount, js.charged, std::nullopt, js.adopted);
                 st->queue->settle(i);
                 st->tally(i);
                 break;
-            case kind::rejected:
+            case how::rejected:
                 r.outcome = bulk_outcome::rejected;
                 r.ec = js.ec;
                 r.diag.server_code = js.code;
@@ -562,17 +559,14 @@ private:
                 st->queue->settle(i);
                 st->tally(i);
                 break;
-            case kind::lost:
+            case how::lost:
                 r.outcome = bulk_outcome::unknown;
                 r.ec = make_error_code(errc::outcome_unknown);
                 r.diag.endpoint = "orders/create";
-                r.diag.message = js.message.empty() ? "an earlier run sent it and recorded no outcome" : js.message;
-                r.evidence.push_back("earlier run: " + r.diag.message);
-                s.sent_seq = js.attempt_line;  // the order the attempts were sent in; a batch shares it
-                s.batch_size = std::max<std::size_t>(1, js.batch_size);
-                // The settle time runs from the send (the loss came later, unknown when).
-                auto since_send = std::chrono::milliseconds(std::max<std::int64_t>(0, js.sent_ms ? wall_ms - js.sent_ms : 0));
-                st->queue->add_lost(i, now - std::min<clock::duration>(since_send, now.time_since_epoch()));
+                r.diag.message = step.message;
+                s.sent_seq = step.batch_seq;  // the order the attempts were sent in; a batch shares it
+                s.batch_size = step.batch_size;
+                st->queue->add_lost(i, now - std::min<clock::duration>(step.since_send, now.time_since_epoch()));
                 break;
             }
         }

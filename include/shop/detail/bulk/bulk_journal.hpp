@@ -26,6 +26,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -285,6 +286,49 @@ inline error_code replay_journal(std::string_view text, journal_replay& out, std
             return fail("item " + std::to_string(i) + " is missing");
         }
     return {};
+}
+
+/// How a resumed run takes up one item, from what its journal says (no I/O): send it (never
+/// sent, or shown to have placed nothing), take its outcome as settled, or reconcile it as
+/// lost (an attempt without outcome, or one left unknown).
+struct resumed_item {
+    enum class kind {
+        send,             ///< never sent
+        send_unplaced,    ///< sent before and shown to have placed nothing: send again
+        placed,
+        rejected,
+        lost,             ///< reconcile before anything else is sent for it or its twins
+    } how = kind::send;
+    std::string evidence;              ///< what the report's evidence says about the earlier run
+    std::string message;               ///< for lost: why its outcome is unknown
+    std::chrono::milliseconds since_send{0}; ///< for lost: how long ago its last attempt was sent
+    std::uint64_t batch_seq = 0;       ///< for lost: its last attempt's line (shared by a batch)
+    std::size_t batch_size = 1;        ///< for lost: the items of that create
+};
+
+/// `wall_ms_now`: local unix time in milliseconds now (a loss's settle time runs from its send).
+inline resumed_item resume_item(journal_item_state const& js, std::int64_t wall_ms_now) {
+    resumed_item r;
+    using kind = journal_item_state::kind;
+    switch (js.state) {
+    case kind::fresh: break;
+    case kind::not_placed:
+        r.how = resumed_item::kind::send_unplaced;
+        r.evidence = js.proof.empty() ? "earlier run: not placed (refused, or a lost attempt shown to have placed nothing)"
+                                      : "earlier run: a lost attempt shown to have placed nothing (proof: " + js.proof + ")";
+        break;
+    case kind::placed: r.how = resumed_item::kind::placed; break;
+    case kind::rejected: r.how = resumed_item::kind::rejected; break;
+    case kind::lost:
+        r.how = resumed_item::kind::lost;
+        r.message = js.message.empty() ? "an earlier run sent it and recorded no outcome" : js.message;
+        r.evidence = "earlier run: " + r.message;
+        r.since_send = std::chrono::milliseconds(std::max<std::int64_t>(0, js.sent_ms ? wall_ms_now - js.sent_ms : 0));
+        r.batch_seq = js.attempt_line;
+        r.batch_size = std::max<std::size_t>(1, js.batch_size);
+        break;
+    }
+    return r;
 }
 
 /// An append-only journal file, locked against a second run using it at the same time.
