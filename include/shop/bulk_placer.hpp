@@ -49,7 +49,7 @@
 #include <shop/detail/bulk/create_verdict.hpp>
 #include <shop/detail/bulk/journal_sync.hpp>
 #include <shop/detail/bulk/reconcile.hpp>
-#include <shop/detail/async/wake_timer.hpp>
+#include <shop/detail/async/task_group.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -260,14 +260,6 @@ private:
     };
 
     using strand_type = boost::asio::strand<boost::asio::any_io_executor>;
-    using timer_type = boost::asio::steady_timer;
-
-    struct task_slot {
-        explicit task_slot(strand_type const& s) : timer(s) {}
-        detail::wake_timer timer;  // its sleep; cut short by notify()
-        bool running = false;
-        boost::asio::cancellation_signal stop;
-    };
 
     struct item_state {
         std::string key;             // twin key
@@ -284,13 +276,13 @@ private:
     struct run_state {
         run_state(client& c, bulk_options const& o, progress_handler h)
             : cl(c), opts(o), on_progress(std::move(h)), strand(boost::asio::make_strand(c.get_executor())),
-              all_done(strand), started(clock::now()) {}
+              tasks(strand), started(clock::now()) {}
 
         client& cl;
         bulk_options opts;
         progress_handler on_progress;
         strand_type strand;
-        timer_type all_done;
+        detail::task_group tasks;  // the senders and the reconciler
         clock::time_point started;
 
         std::vector<bulk_item> items;
@@ -312,8 +304,6 @@ private:
         std::uint64_t send_seq = 0;
         std::uint64_t parts = 0;                              // parts of refused batches so far
 
-        std::vector<std::unique_ptr<task_slot>> tasks;
-        std::size_t running = 0;
         bool cancelled = false;
         std::optional<std::string> fatal;  // why the progress handler failed
 
@@ -329,16 +319,12 @@ private:
             return local + server_offset;
         }
 
-        void notify() {
-            for (auto& t : tasks)
-                t->timer.wake();
-        }
+        void notify() { tasks.wake_all(); }
 
         void stop_all() {
             cancelled = true;
             if (queue) queue->stop();
-            for (auto& t : tasks)
-                if (t->running) t->stop.emit(boost::asio::cancellation_type::terminal);
+            tasks.stop_all();
         }
 
         // A fatal condition: no new sends, the rest of the run settles what is in flight.
@@ -597,32 +583,10 @@ private:
     static boost::asio::awaitable<run_outcome> drive(std::shared_ptr<run_state> st, diagnostics* diag) {
         namespace net = boost::asio;
         std::size_t const senders = std::max<std::size_t>(1, std::min(st->opts.concurrency, st->items.size()));
-        for (std::size_t i = 0; i < senders + 1; ++i) st->tasks.push_back(std::make_unique<task_slot>(st->strand));
-        st->running = senders + 1;
-        st->all_done.expires_at(clock::time_point::max());
-        for (std::size_t i = 0; i < senders + 1; ++i) {
-            auto& t = *st->tasks[i];
-            t.running = true;
-            auto body = i < senders ? sender(st, i) : reconciler(st, i);
-            net::co_spawn(st->strand, std::move(body),
-                          net::bind_cancellation_slot(t.stop.slot(), net::bind_executor(st->strand, [st, i](std::exception_ptr e) {
-                              st->tasks[i]->running = false;
-                              // Only an allocation failure escapes a task: it ends the run.
-                              if (e) std::rethrow_exception(e);
-                              if (--st->running == 0) st->all_done.cancel();
-                              st->notify();
-                          })));
-        }
+        st->tasks.resize(senders + 1);
+        for (std::size_t i = 0; i < senders + 1; ++i) st->tasks.spawn(i, i < senders ? sender(st, i) : reconciler(st, i), st);
         st->progress();
-        while (st->running > 0) {
-            auto waited = co_await st->all_done.async_wait(net::as_tuple(net::use_awaitable));
-            (void)waited;
-            auto cs = co_await net::this_coro::cancellation_state;
-            if (cs.cancelled() != net::cancellation_type::none) {
-                st->stop_all();
-                co_await net::this_coro::reset_cancellation_state();
-            }
-        }
+        co_await st->tasks.join([&st] { st->stop_all(); });
         finish(*st);
         st->journal.close();
         if (!st->cancelled && !st->fatal) {
@@ -688,7 +652,7 @@ private:
     }
 
     // Sleeps until `until` or notify(); false once the task is cancelled.
-    static boost::asio::awaitable<bool> sleep_until(run_state& st, task_slot& t, clock::time_point until) {
+    static boost::asio::awaitable<bool> sleep_until(run_state& st, detail::task_group::member& t, clock::time_point until) {
         bool const awake = co_await t.timer.sleep_until(until);
         co_return awake && !st.cancelled;
     }
@@ -700,7 +664,7 @@ private:
         namespace net = boost::asio;
         co_await net::this_coro::throw_if_cancelled(false);
         auto& st = *stp;
-        auto& t = *st.tasks[index];
+        auto& t = st.tasks[index];
         // One create carries items with the same coupon (it is the create's), and the parts of
         // a refused batch go on their own.
         auto joins = [&st](std::size_t first, std::size_t i) {
@@ -921,7 +885,7 @@ private:
         namespace net = boost::asio;
         co_await net::this_coro::throw_if_cancelled(false);
         auto& st = *stp;
-        auto& t = *st.tasks[index];
+        auto& t = st.tasks[index];
         std::optional<clock::time_point> next_pass_at;
         while (!st.cancelled && !st.queue->finished()) {
             auto now = clock::now();

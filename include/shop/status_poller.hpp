@@ -31,7 +31,7 @@
 #include <shop/detail/poll/listing_watch.hpp>
 #include <shop/detail/poll/pipeline_queue.hpp>
 #include <shop/detail/poll/poll_schedule.hpp>
-#include <shop/detail/async/wake_timer.hpp>
+#include <shop/detail/async/task_group.hpp>
 #include <shop/detail/status_requests.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -175,15 +175,6 @@ private:
     using strand_type = boost::asio::strand<boost::asio::any_io_executor>;
     using timer_type = boost::asio::steady_timer;
 
-    struct worker_slot {
-        explicit worker_slot(strand_type const& s, std::size_t depth) : queue(depth), timer(s) {}
-        detail::pipeline_queue<std::string> queue;
-        detail::wake_timer timer;  // its sleep; cut short by notify()
-        bool no_work = false;  // asleep because nothing was scheduled (all in flight elsewhere)
-        bool running = false;
-        boost::asio::cancellation_signal stop;
-    };
-
     struct order_state {
         poll_result result;
         bool finished = false;  // terminal, dropped or stopped: never polled again
@@ -198,7 +189,7 @@ private:
               started(clock::now()),
               deadline(started + o.deadline),
               schedule(o.intervals, deadline),
-              all_done(strand) {}
+              workers(strand) {}
 
         client& cl;
         poll_options opts;
@@ -208,9 +199,10 @@ private:
         detail::poll_schedule schedule;
         std::vector<order_state> orders;
         std::unordered_map<std::string, std::size_t> index;
-        std::vector<std::unique_ptr<worker_slot>> workers;
-        std::size_t running = 0;
-        timer_type all_done;
+        // One per connection: its coroutine (sleep, cancellation) and its pipeline. A worker
+        // idle for lack of any schedule (all in flight elsewhere) is woken by notify_idle().
+        detail::task_group workers;
+        std::vector<detail::pipeline_queue<std::string>> pipelines;
         bool cancelled = false;
         std::optional<std::string> fatal;  // why the update handler failed
         poll_stats stats;
@@ -231,15 +223,9 @@ private:
         }
 
         // Wakes sleeping workers: work became due, or the run may be over.
-        void notify() {
-            for (auto& w : workers)
-                w->timer.wake();
-        }
+        void notify() { workers.wake_all(); }
         // An order was scheduled again: wake the workers that slept for lack of any schedule.
-        void notify_idle() {
-            for (auto& w : workers)
-                if (w->no_work) w->timer.wake();
-        }
+        void notify_idle() { workers.wake_idle(); }
 
         void deliver(order_state& o) {
             if (!on_update || fatal) return;
@@ -256,8 +242,7 @@ private:
 
         void stop_all() {
             cancelled = true;
-            for (auto& w : workers)
-                if (w->running) w->stop.emit(boost::asio::cancellation_type::terminal);
+            workers.stop_all();
         }
 
         void finish_with(order_state& o, error_code ec, diagnostics diag) {
@@ -272,8 +257,8 @@ private:
         void stop_one(std::string const& id) {
             auto* o = find(id);
             if (!o || o->finished) return;
-            for (auto& w : workers)
-                if (w->queue.abandon(id)) break;
+            for (auto& q : pipelines)
+                if (q.abandon(id)) break;
             diagnostics d;
             d.endpoint = "orders/status";
             d.message = "stopped watching this order";
@@ -400,30 +385,10 @@ private:
             if (o.finished) st->deliver(o);  // malformed trans_ids: never sent
 
         std::size_t const n = std::min(st->opts.connections, std::max<std::size_t>(st->schedule.watching(), 1));
-        for (std::size_t i = 0; i < n; ++i)
-            st->workers.push_back(std::make_unique<worker_slot>(st->strand, st->opts.pipeline_depth));
-        st->running = n;
-        st->all_done.expires_at(clock::time_point::max());
-        for (std::size_t i = 0; i < n; ++i) {
-            auto& w = *st->workers[i];
-            w.running = true;
-            net::co_spawn(st->strand, worker(st, i),
-                          net::bind_cancellation_slot(w.stop.slot(), net::bind_executor(st->strand, [st, i](std::exception_ptr e) {
-                              st->workers[i]->running = false;
-                              // Only an allocation failure escapes a worker: it ends the run.
-                              if (e) std::rethrow_exception(e);
-                              if (--st->running == 0) st->all_done.cancel();
-                          })));
-        }
-        while (st->running > 0) {
-            auto waited = co_await st->all_done.async_wait(net::as_tuple(net::use_awaitable));
-            (void)waited;
-            auto cs = co_await net::this_coro::cancellation_state;
-            if (cs.cancelled() != net::cancellation_type::none) {
-                st->stop_all();
-                co_await net::this_coro::reset_cancellation_state();
-            }
-        }
+        for (std::size_t i = 0; i < n; ++i) st->pipelines.emplace_back(st->opts.pipeline_depth);
+        st->workers.resize(n);
+        for (std::size_t i = 0; i < n; ++i) st->workers.spawn(i, worker(st, i), st);
+        co_await st->workers.join([&st] { st->stop_all(); });
         for (auto& o : st->orders) {
             if (o.finished) continue;
             if (st->cancelled) {
@@ -455,7 +420,7 @@ private:
     static constexpr std::chrono::milliseconds idle_recheck{200};
 
     // Sleeps until `until` or notify(); returns false if the worker was cancelled.
-    static boost::asio::awaitable<bool> sleep_until(run_state& st, worker_slot& w, clock::time_point until) {
+    static boost::asio::awaitable<bool> sleep_until(run_state& st, detail::task_group::member& w, clock::time_point until) {
         bool const awake = co_await w.timer.sleep_until(until);
         co_return awake && !st.cancelled;
     }
@@ -505,8 +470,8 @@ private:
         using namespace boost::asio::experimental::awaitable_operators;
         co_await net::this_coro::throw_if_cancelled(false);
         auto& st = *stp;
-        auto& w = *st.workers[index];
-        auto& q = w.queue;
+        auto& w = st.workers[index];
+        auto& q = st.pipelines[index];
         auto const cs = co_await net::this_coro::cancellation_state;
         auto stopped = [&] { return cs.cancelled() != net::cancellation_type::none || st.cancelled; };
 
@@ -549,7 +514,7 @@ private:
                     // Nothing to send or read: give the connection back and sleep.
                     lease.release();
                     auto until = next ? std::min(*next, st.deadline) : st.deadline;
-                    w.no_work = !next;
+                    w.idle = !next;
                     if (!(co_await sleep_until(st, w, until))) break;
                     continue;
                 }
@@ -559,7 +524,7 @@ private:
                 // Another worker reads the listing for this round: what it leaves to status
                 // reads comes when it is done (notify).
                 lease.release();
-                w.no_work = true;
+                w.idle = true;
                 if (!(co_await sleep_until(st, w, std::min(st.deadline, now + idle_recheck)))) break;
                 continue;
             }
@@ -592,7 +557,7 @@ private:
                     st.last_transport = std::get<0>(got);
                     st.last_transport_detail = acquire_diag.message;
                     auto until = std::min(st.deadline, clock::now() + acquire_pause);
-                    w.no_work = false;
+                    w.idle = false;
                     acquire_pause = std::min(acquire_pause * 2, std::chrono::milliseconds(2000));
                     if (!(co_await sleep_until(st, w, until))) break;
                     continue;
