@@ -304,6 +304,30 @@ TEST_CASE("bulk: per-item rejections keep their diagnostics; the rest is placed"
     CHECK(rep.items[0].evidence.front().find("sent again in parts") != std::string::npos);
 }
 
+TEST_CASE("bulk: a batch refused for one item is split by the name the refusal gives") {
+    // The deployed server names the product of an item missing a field, never its index. The
+    // product of plan 905 is known from the first batch's answer, so the refused second batch
+    // goes on as that item alone and the four others: 4 creates (halving would take 6).
+    running_sim sim;
+    asio::io_context io;
+    shop::client c(io.get_executor(), config_for(sim->base_url()));
+    auto items = distinct_items(5, "named");
+    for (int i = 0; i < 4; ++i) items.push_back({.plan_id = 900});
+    items.push_back({.plan_id = 905});  // its account field missing
+    shop::bulk_placer placer(c, {.concurrency = 1, .batch = 5});
+    auto run = place(io, placer, items);
+    REQUIRE_FALSE(run.error);
+    auto const& rep = run.report;
+    CHECK(rep.placed == 9);
+    CHECK(rep.rejected == 1);
+    CHECK(rep.items[9].ec == errc::cart_error);
+    CHECK(rep.items[9].diag.message.find("Vui l\u00F2ng nh\u1EADp") != std::string::npos);
+    CHECK(rep.creates_sent == 4);
+    CHECK(rep.items[5].attempts == 2);
+    CHECK(rep.items[9].attempts == 2);
+    CHECK(sim->state().orders().size() == 9);
+}
+
 TEST_CASE("bulk: insufficient balance stops new sends; the rest is not attempted") {
     running_sim sim;
     asio::io_context io;

@@ -408,8 +408,9 @@ public:
             auto const& l = lines[i];
             auto it = plans_.find(l.plan_id);
             if (it == plans_.end())
-                return fail(create_failure::unknown_plan, "G\u00F3i s\u1EA3n ph\u1EA9m #" + std::to_string(l.plan_id) +
-                                                              " kh\u00F4ng t\u1ED3n t\u1EA1i");
+                // The deployed server's words: it names the plan, never the item's index.
+                return fail(create_failure::unknown_plan, "G\u00F3i \"#" + std::to_string(l.plan_id) +
+                                                              "\" kh\u00F4ng t\u1ED3n t\u1EA1i ho\u1EB7c \u0111\u00E3 ng\u1EEBng b\u00E1n");
             auto const& plan = *it->second.plan;
             if (l.quantity < 1 || l.quantity > 1'000'000)
                 return fail(create_failure::bad_quantity, "S\u1ED1 l\u01B0\u1EE3ng kh\u00F4ng h\u1EE3p l\u1EC7 cho g\u00F3i " +
@@ -418,8 +419,8 @@ public:
                 if (!f.required) continue;
                 auto v = std::find_if(l.fields.begin(), l.fields.end(), [&](auto const& kv) { return kv.first == f.key; });
                 if (v == l.fields.end() || v->second.empty())
-                    return fail(create_failure::missing_field, "Vui l\u00F2ng nh\u1EADp " + f.label + " (" + f.key +
-                                                                   ") cho g\u00F3i " + plan.name);
+                    return fail(create_failure::missing_field, "S\u1EA3n ph\u1EA9m \"" + it->second.product->name +
+                                                                   "\": Vui l\u00F2ng nh\u1EADp " + f.label);
             }
             p.push_back({&plan, it->second.product, plan.final_price() * l.quantity, {}, {}});
         }
@@ -437,9 +438,8 @@ public:
             if (n > left) {
                 ++creates_failed_;
                 r.failure = create_failure::out_of_stock;
-                r.message = left == 0 ? "G\u00F3i " + st.plan->name + " \u0111\u00E3 h\u1EBFt h\u00E0ng"
-                                      : "G\u00F3i " + st.plan->name + " ch\u1EC9 c\u00F2n " + std::to_string(left) +
-                                            " s\u1EA3n ph\u1EA9m";
+                r.message = "S\u1EA3n ph\u1EA9m \"" + p[i].product->name + "\" kh\u00F4ng \u0111\u1EE7 kho h\u00E0ng (c\u00F2n " +
+                            std::to_string(left) + ")";
                 return r;
             }
         }
