@@ -5,8 +5,8 @@
 // depth 1, RUNS times alternating. Prints each run, the medians and the ratio of the
 // medians, and checks the target: depth 16 at least 8x faster (exit status 1 when missed).
 //
-// Status reads only (poll_options::use_listing off): the listing would answer for these
-// completed orders with a page per hundred and leave less to pipeline.
+// Status reads only (poll_options::use_listing off): pipelining is what this measures;
+// `watch` measures the listing.
 //
 // `watch`: watching on a budget. ORDERS (200) manual orders the simulator moves to
 // processing after 1 s and completed after 3 s, watched until delivered at the default

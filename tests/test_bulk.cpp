@@ -738,7 +738,10 @@ TEST_CASE("bulk: on an io_context run by three threads, under faults", "[threads
     asio::io_context io;
     shop::client c(io.get_executor(), config_for(sim->base_url()));
     auto start = *sim->state().balance(simtest::demo_key);
-    shop::bulk_placer placer(c, {.concurrency = 12, .settle = 10ms, .pass_interval = 20ms});
+    // With a journal forced to the disk: its fsync thread completes onto the placer's strand
+    // while three threads run the executor.
+    auto journal = temp_journal("threads");
+    shop::bulk_placer placer(c, {.concurrency = 12, .settle = 10ms, .pass_interval = 20ms, .journal_path = journal.string()});
     auto items = distinct_items(400, "threads");
     std::promise<shop::bulk_report> done;
     auto finished = done.get_future();
@@ -758,6 +761,14 @@ TEST_CASE("bulk: on an io_context run by three threads, under faults", "[threads
     CHECK(updates.load() > 0);
     CHECK(check_against_records(sim, items, rep, start) <= 2);
     CHECK(rep.placed + rep.rejected + rep.unknown == 400);
+    // One durable line per create sent.
+    std::size_t create_lines = 0;
+    std::ifstream in(journal);
+    for (std::string line; std::getline(in, line);)
+        create_lines += line.starts_with(R"({"t":"attempt")") || line.starts_with(R"({"t":"batch")");
+    CHECK(create_lines == rep.creates_sent);
+    in.close();
+    std::filesystem::remove(journal);
 }
 
 TEST_CASE("bulk: a pool closed under the run stops new sends instead of spinning") {
