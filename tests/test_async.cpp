@@ -7,6 +7,7 @@
 #include <shop/detail/async/frame_memory.hpp>
 #include <shop/detail/async/operation.hpp>
 #include <shop/detail/async/task.hpp>
+#include <shop/detail/async/task_group.hpp>
 
 #include <boost/asio.hpp>
 #include <catch2/catch.hpp>
@@ -226,4 +227,46 @@ TEST_CASE("operation: completes on a thread pool, the handler keeps its executor
         });
     pool.join();  // returns only once every operation has completed
     CHECK(done == 200);
+}
+
+namespace {
+
+asio::awaitable<void> sleep_an_hour(detail::task_group& group, std::size_t i, int& ended) {
+    co_await asio::this_coro::throw_if_cancelled(false);  // as the group's users do
+    co_await group[i].timer.sleep_until(std::chrono::steady_clock::now() + 1h);
+    ++ended;
+}
+
+// Spawns the members, is cancelled while it awaits nothing that listens (as while a journal's
+// fsync runs on its thread), then joins.
+asio::awaitable<void> spawn_cancel_join(detail::task_group& group, asio::cancellation_signal& cancel, int& ended,
+                                        bool& stopped) {
+    co_await asio::this_coro::throw_if_cancelled(false);
+    for (std::size_t i = 0; i < group.size(); ++i) group.spawn(i, sleep_an_hour(group, i, ended), nullptr);
+    cancel.emit(asio::cancellation_type::terminal);
+    co_await group.join([&] {
+        stopped = true;
+        group.stop_all();
+    });
+}
+
+} // namespace
+
+TEST_CASE("task_group: a cancellation that came before the join still stops every member") {
+    asio::io_context io;
+    detail::task_group group(detail::task_group::strand_type(asio::any_io_executor(io.get_executor())));
+    group.resize(2);
+    asio::cancellation_signal cancel;
+    int ended = 0;
+    bool stopped = false, done = false;
+    asio::co_spawn(io, spawn_cancel_join(group, cancel, ended, stopped),
+                   asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e) {
+                       CHECK_FALSE(e);
+                       done = true;
+                   }));
+    io.run_for(10s);  // an hour's sleep when the cancellation is lost
+    CHECK(done);
+    CHECK(stopped);
+    CHECK(ended == 2);
+    CHECK(group.running() == 0);
 }

@@ -311,6 +311,7 @@ TEST_CASE("match_lost_batch: one read per run adopts a lost batch; one absent it
     };
     // A batch of three: plan 905 (fields "a"), plan 900 (no fields), plan 905 (fields "c").
     std::vector<lost_attempt> batch{attempt(905, "a"), attempt(900, ""), attempt(905, "c")};
+    std::vector<bool> const apart(3, true);  // no item of the run looks like another
     std::set<std::string> claimed{"T12"};
     // The listing: our own claimed order 12, the batch's orders 13–15, a foreign 905 at 16,
     // another at 11; newest first and with a duplicate, as a shifting walk returns it.
@@ -319,55 +320,129 @@ TEST_CASE("match_lost_batch: one read per run adopts a lost batch; one absent it
 
     // One run fits the plans in order (13–15; 14–16 has 900 in the wrong place): its key
     // item's order (the first item with fields) is read, and only that one.
-    auto v = match_lost_batch(batch, listing, claimed);
+    auto v = match_lost_batch(batch, listing, claimed, apart);
     REQUIRE(v.verdict == batch_verdict::kind::need_fields);
     CHECK(v.need == std::vector<std::string>{"T13"});
     for (auto& o : listing)
         if (o.id == 13) o.fields = shop::field_list{{"tai_khoan", "a"}};
-    v = match_lost_batch(batch, listing, claimed);
+    v = match_lost_batch(batch, listing, claimed, apart);
     REQUIRE(v.verdict == batch_verdict::kind::adopt);
     CHECK(v.trans_ids == std::vector<std::string>{"T13", "T14", "T15"});
 
     // A field read elsewhere in the run that disagrees rules the run out.
     for (auto& o : listing)
         if (o.id == 15) o.fields = shop::field_list{{"tai_khoan", "someone else"}};
-    v = match_lost_batch(batch, listing, claimed);
+    v = match_lost_batch(batch, listing, claimed, apart);
     CHECK(v.verdict != batch_verdict::kind::adopt);
 
     // No run that agrees (13, 14, 16 have the shape, but 13 is someone else's): the item
     // needing the fewest reads shows it absent.
     std::vector<order_candidate> foreign{order(16, 905), order(14, 900), order(13, 905, shop::field_list{{"tai_khoan", "x"}})};
-    v = match_lost_batch(batch, foreign, claimed);
+    v = match_lost_batch(batch, foreign, claimed, apart);
     REQUIRE(v.verdict == batch_verdict::kind::need_fields);
     CHECK(v.need == std::vector<std::string>{"T16"});  // items 0 and 1 need one read each: the first goes
     foreign[0].fields = shop::field_list{{"tai_khoan", "y"}};
-    v = match_lost_batch(batch, foreign, claimed);
+    v = match_lost_batch(batch, foreign, claimed, apart);
     CHECK(v.verdict == batch_verdict::kind::absent);  // no 905 order carries "a"
 
     // Look-alikes for every item: undecided (the caller matches item by item, the balance decides).
     std::vector<order_candidate> alike{order(20, 905, shop::field_list{{"tai_khoan", "a"}}), order(21, 777),
                                        order(22, 900, shop::field_list{}),
                                        order(24, 905, shop::field_list{{"tai_khoan", "c"}})};
-    v = match_lost_batch(batch, alike, claimed);
+    v = match_lost_batch(batch, alike, claimed, apart);
     CHECK(v.verdict == batch_verdict::kind::undecided);
     CHECK_FALSE(v.why.empty());
 
     // Two runs agreeing on the key item: the other items' fields are read to tell them apart.
     std::vector<order_candidate> twice{order(31, 905, shop::field_list{{"tai_khoan", "a"}}), order(32, 900), order(33, 905),
                                        order(34, 905, shop::field_list{{"tai_khoan", "a"}}), order(35, 900), order(36, 905)};
-    v = match_lost_batch(batch, twice, claimed);
+    v = match_lost_batch(batch, twice, claimed, apart);
     REQUIRE(v.verdict == batch_verdict::kind::need_fields);
     CHECK(v.need == std::vector<std::string>{"T32", "T33", "T35", "T36"});
     for (auto& o : twice) {
         if (!o.fields) o.fields = shop::field_list{};
         if (o.id == 33) o.fields = shop::field_list{{"tai_khoan", "c"}};
     }
-    v = match_lost_batch(batch, twice, claimed);
+    v = match_lost_batch(batch, twice, claimed, apart);
     REQUIRE(v.verdict == batch_verdict::kind::adopt);
     CHECK(v.trans_ids == std::vector<std::string>{"T31", "T32", "T33"});
     // Claimed orders never belong to a run; orders at or below the floor neither.
     claimed.insert("T32");
-    CHECK(match_lost_batch(batch, twice, claimed).verdict != batch_verdict::kind::adopt);
+    CHECK(match_lost_batch(batch, twice, claimed, apart).verdict != batch_verdict::kind::adopt);
+}
+
+TEST_CASE("told_apart: an item speaks for its batch only when no other item of the run could leave its order") {
+    auto item = [](std::int64_t plan, shop::field_list fields, std::int64_t quantity = 1) {
+        return lost_attempt{.plan_id = plan, .quantity = quantity, .fields = std::move(fields)};
+    };
+    std::vector<lost_attempt> items{
+        item(905, {{"t", "a"}}),              // 0: twin of 1
+        item(905, {{"t", "a"}}),              // 1
+        item(905, {{"t", "b"}}),              // 2: its own
+        item(900, {}),                        // 3: twin of 4
+        item(900, {}),                        // 4
+        item(905, {{"t", "c"}, {"x", "1"}}),  // 5: the shop may drop "x": then 5 and 6 look the same
+        item(905, {{"t", "c"}}),              // 6
+        item(905, {{"t", "a"}}, 2),           // 7: another quantity
+        item(902, {}),                        // 8: the only one of its plan
+        item(905, {{"x", "2"}, {"t", "d"}}),  // 9: keys in another order, still its own
+    };
+    CHECK(told_apart(items) == std::vector<bool>{false, false, true, false, false, false, false, true, true, true});
+    CHECK(told_apart({}).empty());
+}
+
+TEST_CASE("match_lost_batch: twins in other batches never speak for a batch; a dropped field proves nothing") {
+    auto order = [](std::int64_t id, std::optional<shop::field_list> fields = std::nullopt) {
+        order_candidate c;
+        c.id = id;
+        c.trans_id = "T" + std::to_string(id);
+        c.plan_id = 905;
+        c.quantity = 1;
+        c.final_amount = shop::money::from_vnd(10000);
+        c.created = 1000;
+        c.fields = std::move(fields);
+        return c;
+    };
+    auto attempt = [](std::string account, std::string note = "") {
+        lost_attempt a{.plan_id = 905, .quantity = 1, .fields = {{"tai_khoan", std::move(account)}}};
+        if (!note.empty()) a.fields.push_back({"ghi_chu", std::move(note)});
+        a.after_id = 10;
+        a.not_before = 900;
+        return a;
+    };
+    // Two lost batches share a twin ("a"): C = [a, b] placed nothing, D = [a, c] placed 21, 22.
+    std::vector<lost_attempt> c_batch{attempt("a"), attempt("b")}, d_batch{attempt("a"), attempt("c")};
+    auto apart = told_apart({c_batch[0], c_batch[1], d_batch[0], d_batch[1]});
+    REQUIRE(apart == std::vector<bool>{false, true, false, true});
+    std::vector<bool> c_apart{apart[0], apart[1]}, d_apart{apart[2], apart[3]};
+    std::vector<order_candidate> listing{order(22, shop::field_list{{"tai_khoan", "c"}}), order(21)};
+    std::set<std::string> claimed;
+    // C is judged by "b", not by its twin "a": D's run is not C's, and no order carries "b".
+    auto v = match_lost_batch(c_batch, listing, claimed, c_apart);
+    REQUIRE(v.verdict == batch_verdict::kind::need_fields);  // 21 could carry "b"
+    CHECK(v.need == std::vector<std::string>{"T21"});
+    listing[1].fields = shop::field_list{{"tai_khoan", "a"}};
+    CHECK(match_lost_batch(c_batch, listing, claimed, c_apart).verdict == batch_verdict::kind::absent);
+    // D is judged by "c": its run is adopted whole.
+    v = match_lost_batch(d_batch, listing, claimed, d_apart);
+    REQUIRE(v.verdict == batch_verdict::kind::adopt);
+    CHECK(v.trans_ids == std::vector<std::string>{"T21", "T22"});
+    // With every item a twin, nothing speaks for the batch: item by item instead.
+    v = match_lost_batch(c_batch, listing, claimed, {false, false});
+    CHECK(v.verdict == batch_verdict::kind::undecided);
+    CHECK_FALSE(v.why.empty());
+
+    // The shop kept only "tai_khoan" of [a + note, e]: the order of the first item is not an
+    // exact match, but it could be its own, so the listing proves nothing.
+    std::vector<lost_attempt> noted{attempt("a", "gift"), attempt("e")};
+    std::vector<order_candidate> kept{order(32, shop::field_list{{"tai_khoan", "e"}}),
+                                      order(31, shop::field_list{{"tai_khoan", "a"}})};
+    v = match_lost_batch(noted, kept, claimed, {true, true});
+    CHECK(v.verdict != batch_verdict::kind::absent);
+    CHECK(v.verdict != batch_verdict::kind::adopt);
+    CHECK(check_listing_absence(noted[0], kept, claimed).verdict == listing_absence::kind::lookalikes);
+    CHECK(check_listing_absence(attempt("a", "other"), kept, claimed).verdict == listing_absence::kind::lookalikes);
+    CHECK(check_listing_absence(attempt("z", "gift"), kept, claimed).verdict == listing_absence::kind::proven);
 }
 
 TEST_CASE("classify_create_failure and split_refused_batch: refusals of some items split the batch") {

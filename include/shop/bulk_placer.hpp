@@ -271,6 +271,7 @@ private:
         bool proven_unplaced = false;// a lost attempt was shown to have placed nothing
         std::size_t batch_size = 1;  // items of its last create (the batch sent_seq names)
         std::uint64_t part = 0;      // part of a refused batch it is sent with (0: any batch)
+        bool apart = true;           // no other item of the run leaves a look-alike order (detail::told_apart)
     };
 
     struct run_state {
@@ -432,6 +433,11 @@ private:
             keys.push_back(st.state[i].key);
             st.results[i].index = i;
         }
+        std::vector<detail::lost_attempt> identities(st.items.size());
+        for (std::size_t i = 0; i < st.items.size(); ++i)
+            identities[i] = {.plan_id = st.items[i].plan_id, .quantity = st.items[i].quantity, .fields = st.items[i].fields};
+        auto const apart = detail::told_apart(identities);
+        for (std::size_t i = 0; i < st.items.size(); ++i) st.state[i].apart = apart[i];
         st.queue.emplace(std::move(keys));
     }
 
@@ -717,6 +723,15 @@ private:
             st.stop_sends(jec, journal_diag(st.journal.last_error()));
             co_return;
         }
+        if (st.cancelled || st.queue->stopped()) {
+            // Stopped while the line reached the disk: it stays unsent, and the journal says so.
+            for (auto i : batch) {
+                unsend(st, i);
+                write_or_stop(st, detail::journal_not_placed_line(i, st.results[i].attempts));
+                st.queue->requeue(i);
+            }
+            co_return;
+        }
         create_order_request request;
         for (auto i : batch) request.items.push_back(order_item{st.items[i].plan_id, st.items[i].quantity, st.items[i].fields});
         request.coupon_code = st.items[batch[0]].coupon_code;
@@ -731,6 +746,19 @@ private:
             why = diagnostics{};
             why.endpoint = "orders/create";
             why.message = "the answer lists " + std::to_string(res.orders.size()) + " orders for " + std::to_string(n) + " items";
+        }
+        for (std::size_t k = 0; !ec && k < n; ++k) {
+            auto const& o = res.orders[k];
+            auto const& item = st.items[batch[k]];
+            if (o.plan_id == item.plan_id && o.quantity == item.quantity) continue;
+            // The orders are taken to be listed in the items' order; an answer that is not
+            // cannot say which is whose either.
+            ec = make_error_code(errc::outcome_unknown);
+            why = diagnostics{};
+            why.endpoint = "orders/create";
+            why.message = "the answer's order " + std::to_string(k + 1) + " is of plan " + std::to_string(o.plan_id) + " × " +
+                          std::to_string(o.quantity) + ", its item of plan " + std::to_string(item.plan_id) + " × " +
+                          std::to_string(item.quantity);
         }
         if (!ec) {
             on_answer(st, batch, res);
@@ -1038,11 +1066,15 @@ private:
             }
             std::sort(members.begin(), members.end());  // a batch lists its items in index order
             std::vector<detail::lost_attempt> attempts;
-            for (auto i : members) attempts.push_back(attempt_of(st, i));
+            std::vector<bool> apart;
+            for (auto i : members) {
+                attempts.push_back(attempt_of(st, i));
+                apart.push_back(st.state[i].apart);
+            }
             detail::batch_verdict v;
             std::string fetch_error;
             for (int round = 0; round < 4; ++round) {
-                v = detail::match_lost_batch(attempts, ps.listing, st.claimed);
+                v = detail::match_lost_batch(attempts, ps.listing, st.claimed, apart);
                 if (v.verdict != detail::batch_verdict::kind::need_fields) break;
                 fetch_error = co_await read_fields(st, v.need, ps.listing, ps.status_reads);
                 if (st.cancelled) co_return rest;

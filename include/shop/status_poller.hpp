@@ -330,7 +330,10 @@ private:
             bool const changed = !o->result.last || !(o->result.last->order.status == info.status);
             bool const terminal = info.status.is_terminal();
             if (!o->result.last) o->result.last.emplace();
+            // The listing carries no fields_data: an earlier status answer's stay.
+            auto fields = std::move(o->result.last->order.fields_data);
             o->result.last->order = info;
+            if (o->result.last->order.fields_data.empty()) o->result.last->order.fields_data = std::move(fields);
             o->result.terminal = terminal;
             o->result.ec = {};
             o->result.diag = {};

@@ -87,13 +87,16 @@ public:
     boost::asio::awaitable<void> join(std::function<void()> on_cancel) {
         namespace net = boost::asio;
         while (running_ > 0) {
-            auto waited = co_await all_done_.async_wait(net::as_tuple(net::use_awaitable));
-            (void)waited;
+            // Checked before each wait too: a cancellation that came while the caller awaited
+            // something that ignores it (a journal's fsync) is only recorded in its state.
             auto cs = co_await net::this_coro::cancellation_state;
             if (cs.cancelled() != net::cancellation_type::none) {
                 on_cancel();
                 co_await net::this_coro::reset_cancellation_state();
             }
+            if (running_ == 0) break;
+            auto waited = co_await all_done_.async_wait(net::as_tuple(net::use_awaitable));
+            (void)waited;
         }
     }
 

@@ -54,16 +54,22 @@ public:
                 // the last reference to what owns this object.
                 enqueue([fd, why, h = std::move(h), work = std::move(work)]() mutable {
                     error_code ec;
+                    std::string reason;
 #if __has_include(<unistd.h>)
                     if (::fsync(fd) != 0) {
-                        *why = std::string("fsync failed: ") + std::strerror(errno);
+                        reason = std::string("fsync failed: ") + std::strerror(errno);
                         ec = make_error_code(errc::journal_failed);
                     }
 #else
                     (void)fd;
 #endif
+                    // `*why` is written on `ex`, with the completion: another operation's
+                    // caller may be reading it there meanwhile.
                     auto target = std::move(work);
-                    boost::asio::post(target, [h = std::move(h), ec]() mutable { (*h)(ec); });
+                    boost::asio::post(target, [h = std::move(h), ec, why, reason = std::move(reason)]() mutable {
+                        if (ec) *why = std::move(reason);
+                        (*h)(ec);
+                    });
                 });
             },
             token);

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <iterator>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -43,6 +45,24 @@ inline bool same_fields(field_list a, field_list b) {
     std::sort(a.begin(), a.end());
     std::sort(b.begin(), b.end());
     return a == b;
+}
+
+/// Whether an order that stored `stored` may have been placed by an item that sent `sent`:
+/// the server keeps only the plan's own fields, so keys the item sent beyond them are missing
+/// from its order; a stored key the item did not send, or another value, rules it out.
+inline bool could_carry(field_list const& stored, field_list const& sent) {
+    return std::all_of(stored.begin(), stored.end(), [&](auto const& kv) {
+        return std::find(sent.begin(), sent.end(), kv) != sent.end();
+    });
+}
+
+/// Whether two items' orders could be told apart by their fields: only by a key both sent
+/// with different values (the server may drop any other).
+inline bool fields_agree(field_list const& a, field_list const& b) {
+    for (auto const& [k, v] : a)
+        for (auto const& [k2, v2] : b)
+            if (k == k2 && v != v2) return false;
+    return true;
 }
 
 /// What was sent in the create whose answer was lost.
@@ -217,24 +237,76 @@ inline listing_absence check_listing_absence(const lost_attempt& group, const st
         if (claimed.count(o.trans_id)) continue;
         if (o.plan_id != group.plan_id || o.quantity != group.quantity || o.id <= group.after_id) continue;
         if (!o.fields) out.need.push_back(o.trans_id);
-        else if (same_fields(*o.fields, group.fields)) ++out.lookalikes;
+        else if (could_carry(*o.fields, group.fields)) ++out.lookalikes;
     }
     if (!out.need.empty()) out.verdict = listing_absence::kind::need_fields;
     else if (out.lookalikes > 0) out.verdict = listing_absence::kind::lookalikes;
     return out;
 }
 
+/// For each item of a run: whether no other item of the run could leave an order that looks
+/// the same (same plan and quantity, fields that agree on every key both sent). Only such an
+/// item speaks for its batch: an order carrying a twin's fields may be the twin's, and a twin
+/// adopted in its place (twins are interchangeable) leaves this item "absent" although its
+/// batch was placed.
+inline std::vector<bool> told_apart(std::vector<lost_attempt> const& items) {
+    std::vector<bool> out(items.size(), true);
+    // Grouped by plan and quantity, then by the set of keys sent: within one key set, items
+    // look the same exactly when their fields are equal; across two key sets, when they agree
+    // on the keys both have.
+    std::map<std::pair<std::int64_t, std::int64_t>, std::map<std::vector<std::string>, std::vector<std::size_t>>> groups;
+    std::vector<field_list> sorted(items.size());
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        sorted[i] = items[i].fields;
+        std::sort(sorted[i].begin(), sorted[i].end());
+        std::vector<std::string> keys;
+        for (auto const& kv : sorted[i]) keys.push_back(kv.first);
+        groups[{items[i].plan_id, items[i].quantity}][keys].push_back(i);
+    }
+    auto project = [&](std::size_t i, std::vector<std::string> const& keys) {
+        field_list p;
+        for (auto const& kv : sorted[i])
+            if (std::binary_search(keys.begin(), keys.end(), kv.first)) p.push_back(kv);
+        return p;
+    };
+    for (auto const& [plan, by_keys] : groups) {
+        for (auto a = by_keys.begin(); a != by_keys.end(); ++a) {
+            std::map<field_list, std::size_t> same;
+            for (auto i : a->second) ++same[sorted[i]];
+            for (auto i : a->second)
+                if (same[sorted[i]] > 1) out[i] = false;
+            for (auto b = std::next(a); b != by_keys.end(); ++b) {
+                std::vector<std::string> common;
+                std::set_intersection(a->first.begin(), a->first.end(), b->first.begin(), b->first.end(),
+                                      std::back_inserter(common));
+                std::map<field_list, std::size_t> in_a, in_b;
+                for (auto i : a->second) ++in_a[project(i, common)];
+                for (auto i : b->second) ++in_b[project(i, common)];
+                for (auto i : a->second)
+                    if (in_b.count(project(i, common))) out[i] = false;
+                for (auto i : b->second)
+                    if (in_a.count(project(i, common))) out[i] = false;
+            }
+        }
+    }
+    return out;
+}
+
 /// A lost create of several items (a batch): one transaction, so all of its orders exist or
 /// none does, and they sit side by side in the account's listing, in the order of the items
-/// (one account's checkouts are serialised). Decided as one unit:
+/// (one account's checkouts are serialised). Decided as one unit, by items `told_apart` from
+/// every other item of the run only (`apart`, one per item):
 /// - adopt: exactly one run of adjacent unclaimed orders has the items' plans and quantities
-///   in order, within their time and amount bounds, and its key item (the first with fields)
-///   carries that item's fields; one /orders/status read per run proves it, not one per item.
-/// - absent: for some item, the listing holds no unclaimed order of its plan and quantity
-///   with its fields (check_listing_absence): then no item of the batch was placed.
+///   in order, within their time and amount bounds, and its key item (the first told apart,
+///   with fields) carries exactly that item's fields; one /orders/status read per run proves
+///   it, not one per item.
+/// - absent: for some item told apart, the listing holds no unclaimed order of its plan and
+///   quantity that could carry its fields (check_listing_absence): then no item of the batch
+///   was placed.
 /// - need_fields: read `need`, then decide again.
-/// - undecided: several runs match, or every item has look-alikes (`why` says which); the
-///   caller falls back to item-by-item matching and the balance.
+/// - undecided: several runs match, no item is told apart, or every such item has
+///   look-alikes (`why` says which); the caller falls back to item-by-item matching and the
+///   balance.
 /// `listing`: every order above the batch's floor as walked (claimed ones too: adjacency is
 /// judged on the whole listing), any order, duplicates allowed. `batch` in item order, all
 /// with the same floor and time bound.
@@ -246,9 +318,9 @@ struct batch_verdict {
 };
 
 inline batch_verdict match_lost_batch(const std::vector<lost_attempt>& batch, const std::vector<order_candidate>& listing,
-                                      const std::set<std::string>& claimed) {
+                                      const std::set<std::string>& claimed, const std::vector<bool>& apart) {
     batch_verdict out;
-    if (batch.empty()) return out;
+    if (batch.empty() || apart.size() != batch.size()) return out;
     std::vector<const order_candidate*> sorted;
     for (auto const& o : listing) sorted.push_back(&o);
     std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->id < b->id; });
@@ -259,15 +331,14 @@ inline batch_verdict match_lost_batch(const std::vector<lost_attempt>& batch, co
                (o.created == 0 || o.created >= a.not_before) && (!a.expected_amount || o.final_amount == *a.expected_amount);
     };
     std::size_t const n = batch.size();
+    std::size_t key = 0;
+    while (key < n && (batch[key].fields.empty() || !apart[key])) ++key;
     std::vector<std::size_t> runs; // start positions in `sorted`
-    for (std::size_t s = 0; s + n <= sorted.size(); ++s) {
+    for (std::size_t s = 0; key < n && s + n <= sorted.size(); ++s) {
         bool ok = true;
         for (std::size_t k = 0; k < n && ok; ++k) ok = fits(batch[k], *sorted[s + k]);
         if (ok) runs.push_back(s);
     }
-    std::size_t key = 0;
-    while (key < n && batch[key].fields.empty()) ++key;
-    if (key == n) key = 0;  // no item has fields: the orders must have none either
 
     // A run is ours when every field read so far agrees, the key item's read at least.
     std::vector<std::size_t> agreeing;
@@ -306,8 +377,11 @@ inline batch_verdict match_lost_batch(const std::vector<lost_attempt>& batch, co
     // No run: the batch placed nothing if one of its items is provably absent. The item
     // needing the fewest reads goes first.
     std::optional<listing_absence> cheapest;
-    for (auto const& a : batch) {
-        auto v = check_listing_absence(a, listing, claimed);
+    bool any_apart = false;
+    for (std::size_t k = 0; k < n; ++k) {
+        if (!apart[k]) continue;
+        any_apart = true;
+        auto v = check_listing_absence(batch[k], listing, claimed);
         if (v.verdict == listing_absence::kind::proven) {
             out.verdict = batch_verdict::kind::absent;
             return out;
@@ -322,7 +396,8 @@ inline batch_verdict match_lost_batch(const std::vector<lost_attempt>& batch, co
         out.need.erase(std::unique(out.need.begin(), out.need.end()), out.need.end());
         return out;
     }
-    out.why = "no run of orders matches the batch, and every item has look-alike orders";
+    out.why = any_apart ? "no run of orders matches the batch, and every item has look-alike orders"
+                        : "every item of the batch has a twin in the run: its orders cannot be told apart";
     return out;
 }
 
