@@ -215,8 +215,8 @@ inline std::vector<match_verdict> match_lost_group(const std::vector<lost_attemp
 
 /// What a complete listing walk says of lost attempts that matched no order. The attempts
 /// (one twin group: same plan, quantity and fields) are proven unplaced when no unclaimed
-/// order of that plan and quantity newer than `after_id` (the oldest attempt's) carries the
-/// same fields: their orders, had any been placed, would be there. No time or amount bound
+/// order of that plan and quantity newer than `after_id` (the oldest attempt's) could carry
+/// their fields (could_carry): their orders, had any been placed, would be there. No time or amount bound
 /// here: those narrow a match, never an absence (a changed price or a skewed clock must not
 /// hide an order of ours). The caller guarantees the walk: read newest first down to
 /// `after_id`, after the settle time of every attempt concluded.
