@@ -445,6 +445,22 @@ TEST_CASE("match_lost_batch: twins in other batches never speak for a batch; a d
     CHECK(check_listing_absence(attempt("z", "gift"), kept, claimed).verdict == listing_absence::kind::proven);
 }
 
+TEST_CASE("answer_mismatch: an answer must give each item its order, in order") {
+    shop::create_order_request sent;
+    sent.items = {{.plan_id = 905, .quantity = 1}, {.plan_id = 900, .quantity = 2}};
+    auto order = [](std::int64_t plan, std::int64_t quantity) {
+        shop::created_order o;
+        o.plan_id = plan;
+        o.quantity = quantity;
+        return o;
+    };
+    CHECK(answer_mismatch(sent, {order(905, 1), order(900, 2)}).empty());
+    CHECK(answer_mismatch(sent, {order(905, 1)}) == "the answer lists 1 orders for 2 items");
+    CHECK(answer_mismatch(sent, {order(900, 2), order(905, 1)}) == "the answer's order 1 is of plan 900 x 2, its item of plan 905 x 1");
+    CHECK(answer_mismatch(sent, {order(905, 1), order(900, 1)}).find("order 2") != std::string::npos);
+    CHECK_FALSE(answer_mismatch(sent, {}).empty());
+}
+
 TEST_CASE("classify_create_failure and split_refused_batch: refusals of some items split the batch") {
     using shop::errc;
     using shop::make_error_code;

@@ -740,25 +740,14 @@ private:
         auto answer = co_await st.cl.create_order(request, why, net::as_tuple(net::use_awaitable));
         auto ec = std::get<0>(answer);
         auto const& res = std::get<1>(answer);
-        if (!ec && res.orders.size() != n) {
-            // Paid, but the answer cannot say which order is whose: reconciliation finds them.
-            ec = make_error_code(errc::outcome_unknown);
-            why = diagnostics{};
-            why.endpoint = "orders/create";
-            why.message = "the answer lists " + std::to_string(res.orders.size()) + " orders for " + std::to_string(n) + " items";
-        }
-        for (std::size_t k = 0; !ec && k < n; ++k) {
-            auto const& o = res.orders[k];
-            auto const& item = st.items[batch[k]];
-            if (o.plan_id == item.plan_id && o.quantity == item.quantity) continue;
-            // The orders are taken to be listed in the items' order; an answer that is not
-            // cannot say which is whose either.
-            ec = make_error_code(errc::outcome_unknown);
-            why = diagnostics{};
-            why.endpoint = "orders/create";
-            why.message = "the answer's order " + std::to_string(k + 1) + " is of plan " + std::to_string(o.plan_id) + " × " +
-                          std::to_string(o.quantity) + ", its item of plan " + std::to_string(item.plan_id) + " × " +
-                          std::to_string(item.quantity);
+        if (!ec) {
+            if (auto mismatch = detail::answer_mismatch(request, res.orders); !mismatch.empty()) {
+                // Paid, but the answer cannot say which order is whose: reconciliation finds them.
+                ec = make_error_code(errc::outcome_unknown);
+                why = diagnostics{};
+                why.endpoint = "orders/create";
+                why.message = std::move(mismatch);
+            }
         }
         if (!ec) {
             on_answer(st, batch, res);

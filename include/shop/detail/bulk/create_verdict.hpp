@@ -4,6 +4,7 @@
 #pragma once
 
 #include <shop/error.hpp>
+#include <shop/models.hpp>
 #include <shop/retry.hpp>
 
 #include <algorithm>
@@ -63,6 +64,24 @@ inline create_action classify_create_failure(error_code const& ec, std::size_t i
     if (items > 1 && item_level) return create_action::split;
     if (refused_before_acting(ec) || ec == errc::invalid_argument) return create_action::reject;
     return create_action::lost;
+}
+
+/// Why a create's answer cannot say which order is whose item, or nothing: it must list one
+/// order per item, in the items' order, each of its item's plan and quantity. An answer that
+/// does not is settled like a lost one (the orders were paid for, but not known whose).
+inline std::string answer_mismatch(create_order_request const& sent, std::vector<created_order> const& orders) {
+    if (orders.size() != sent.items.size())
+        return "the answer lists " + std::to_string(orders.size()) + " orders for " + std::to_string(sent.items.size()) +
+               " items";
+    for (std::size_t k = 0; k < orders.size(); ++k) {
+        auto const& o = orders[k];
+        auto const& item = sent.items[k];
+        if (o.plan_id != item.plan_id || o.quantity != item.quantity)
+            return "the answer's order " + std::to_string(k + 1) + " is of plan " + std::to_string(o.plan_id) + " x " +
+                   std::to_string(o.quantity) + ", its item of plan " + std::to_string(item.plan_id) + " x " +
+                   std::to_string(item.quantity);
+    }
+    return {};
 }
 
 /// Parts of a refused batch to send separately: the items the refusal names (a plan as
