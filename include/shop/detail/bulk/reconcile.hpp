@@ -56,15 +56,6 @@ inline bool could_carry(field_list const& stored, field_list const& sent) {
     });
 }
 
-/// Whether two items' orders could be told apart by their fields: only by a key both sent
-/// with different values (the server may drop any other).
-inline bool fields_agree(field_list const& a, field_list const& b) {
-    for (auto const& [k, v] : a)
-        for (auto const& [k2, v2] : b)
-            if (k == k2 && v != v2) return false;
-    return true;
-}
-
 /// What was sent in the create whose answer was lost.
 struct lost_attempt {
     std::int64_t plan_id = 0;
