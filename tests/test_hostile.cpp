@@ -8,6 +8,7 @@
 
 #include <shop/shop.hpp>
 
+#include <cstdint>
 #include <deque>
 #include <fstream>
 #include <functional>
@@ -82,14 +83,15 @@ public:
     }
     std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/api/v1"; }
     /// The next request gets `s`. A script that never reads needs a connection of its own:
-    /// the open ones are closed first (the client's pool sees them closed and connects anew).
+    /// the open ones are closed first (the client's pool sees them closed and connects anew),
+    /// and only a connection accepted after that takes it (a session of an old one that has
+    /// just written an answer must not).
     void next(script s) {
-        bool const fresh = !s.read_request;
-        {
+        if (s.read_request) {
             std::lock_guard l(m_);
             next_ = std::move(s);
+            return;
         }
-        if (!fresh) return;
         std::promise<void> closed;
         asio::post(io_, [&] {
             for (auto& w : sockets_)
@@ -97,6 +99,9 @@ public:
                     boost::system::error_code ignored;
                     p->close(ignored);
                 }
+            std::lock_guard l(m_);
+            fresh_after_ = accepted_;
+            next_ = std::move(s);
             closed.set_value();
         });
         closed.get_future().wait();
@@ -108,8 +113,11 @@ public:
     }
 
 private:
-    std::optional<script> take() {
+    // The script, when it is for this session: one that reads, to a session that has read a
+    // request; one that never reads, to a connection accepted after it was set.
+    std::optional<script> take(bool has_read, std::uint64_t connection) {
         std::lock_guard l(m_);
+        if (!next_ || next_->read_request != has_read || (!has_read && connection <= fresh_after_)) return std::nullopt;
         auto s = std::move(next_);
         next_.reset();
         return s;
@@ -121,7 +129,12 @@ private:
             if (ec || stopping_) co_return;
             auto p = std::make_shared<tcp::socket>(std::move(sock));
             sockets_.push_back(p);
-            asio::co_spawn(io_, session(p), asio::detached);
+            std::uint64_t connection;
+            {
+                std::lock_guard l(m_);
+                connection = ++accepted_;
+            }
+            asio::co_spawn(io_, session(p, connection), asio::detached);
         }
     }
 
@@ -150,20 +163,14 @@ private:
         co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
     }
 
-    asio::awaitable<void> session(std::shared_ptr<tcp::socket> s) {
+    asio::awaitable<void> session(std::shared_ptr<tcp::socket> s, std::uint64_t connection) {
         std::string buf;
         for (;;) {
             // A script that never reads takes the connection as it is accepted.
-            auto peeked = [&] {
-                std::lock_guard l(m_);
-                return next_ && !next_->read_request;
-            }();
-            std::optional<script> sc;
-            if (peeked) {
-                sc = take();
-            } else {
+            auto sc = take(false, connection);
+            if (!sc) {
                 if (!co_await read_request(*s, buf)) co_return;
-                sc = take();
+                sc = take(true, connection);
             }
             if (!sc) {
                 auto [ec, n] = co_await asio::async_write(*s, asio::buffer(good_answer()), asio::as_tuple(asio::use_awaitable));
@@ -192,6 +199,8 @@ private:
     unsigned short port_ = 0;
     std::mutex m_;
     std::optional<script> next_;
+    std::uint64_t accepted_ = 0;     // connections accepted so far
+    std::uint64_t fresh_after_ = 0;  // a script that never reads goes to a later connection
     std::vector<std::weak_ptr<tcp::socket>> sockets_;
     std::atomic<bool> stopping_{false};
     std::thread thread_;
