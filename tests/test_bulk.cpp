@@ -526,6 +526,7 @@ TEST_CASE("bulk: with resending off, a proven non-placement ends rejected") {
 TEST_CASE("bulk: a run cancelled, then cut short by a crash, resumes from its journal without paying twice") {
     auto journal = temp_journal("resume");
     auto items = distinct_items(60, "resume");
+    for (std::size_t i = 0; i < items.size(); ++i) items[i].reference = "customer-" + std::to_string(i);
     running_sim sim;
     auto start = *sim->state().balance(simtest::demo_key);
     {
@@ -596,6 +597,7 @@ TEST_CASE("bulk: a run cancelled, then cut short by a crash, resumes from its jo
         }
     CHECK(rep.unknown == 0);
     CHECK(rep.placed == 60);
+    for (auto const& r : rep.items) CHECK(r.reference == "customer-" + std::to_string(r.index));  // from the journal
     CHECK(rep.adopted >= 10);  // the orders whose outcome the crash lost are found, not bought again
     // Nothing failed in this run, so every create placed an order: the items neither
     // recorded nor adopted (a create cancelled in flight may still have been committed by

@@ -533,6 +533,7 @@ TEST_CASE("bulk journal: lines replay into each item's state") {
     for (std::size_t i = 0; i < 5; ++i) {
         shop::bulk_item item{.plan_id = 905, .quantity = 2, .fields = {{"tai_khoan", "a\"b\n" + std::to_string(i)}}};
         if (i == 4) item.coupon_code = "GIAM10";
+        if (i == 3) item.reference = "customer \"7\"";
         text += journal_item_line(i, item) + "\n";
     }
     text += journal_attempt_line(0, 1, 1700000000, 41, 1700000000123) + "\n";
@@ -558,6 +559,9 @@ TEST_CASE("bulk journal: lines replay into each item's state") {
     CHECK(r.run.server_offset == -3);
     REQUIRE(r.items.size() == 5);
     CHECK(r.items[3].fields.front().second == "a\"b\n3");
+    CHECK(r.items[3].reference == "customer \"7\"");
+    CHECK(r.items[2].reference.empty());
+    CHECK(journal_item_line(2, r.items[2]).find("ref") == std::string::npos);  // no reference, no key
     CHECK(r.items[4].coupon_code == "GIAM10");
     CHECK(r.items[4].quantity == 2);
     using kind = journal_item_state::kind;

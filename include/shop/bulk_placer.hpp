@@ -118,6 +118,7 @@ constexpr std::string_view to_string(absence_proof p) noexcept {
 /// The final state of one item.
 struct bulk_item_result {
     std::size_t index = 0;
+    std::string reference; ///< the item's bulk_item::reference
     bulk_outcome outcome = bulk_outcome::not_attempted;
     std::string trans_id;
     std::int64_t order_id = 0;
@@ -432,6 +433,7 @@ private:
             st.state[i].key = key_of(st.items[i]);
             keys.push_back(st.state[i].key);
             st.results[i].index = i;
+            st.results[i].reference = st.items[i].reference;
         }
         std::vector<detail::lost_attempt> identities(st.items.size());
         for (std::size_t i = 0; i < st.items.size(); ++i)

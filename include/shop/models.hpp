@@ -94,6 +94,9 @@ struct bulk_item {
     std::int64_t quantity = 1;
     field_list fields;
     std::string coupon_code; ///< empty = none
+    /// The caller's own name for the item (a line of a file, a customer's order number):
+    /// never sent; kept in the journal and given back in the item's result, resumed runs too.
+    std::string reference;
 };
 
 struct created_order {

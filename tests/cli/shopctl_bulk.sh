@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # shopctl bulk end to end against `shopctl serve` on loopback: a run under faults with a
 # journal, resuming a finished journal, an interrupted run (SIGINT) resumed to the end with
-# every order placed exactly once, mixed orders from a file in batches (a malformed file
-# sends nothing), --wait on orders the shop delivers later, and the exit codes of rejections
-# and usage errors. Every step is bounded by `timeout`.
+# every order placed exactly once, mixed orders from a file in batches (their lines kept
+# through the journal; a malformed file sends nothing), --wait on orders the shop delivers
+# later, and the exit codes of rejections and usage errors. Every step is bounded by `timeout`.
 set -euo pipefail
 shopctl=${1:?usage: shopctl_bulk.sh PATH/TO/shopctl}
 source "$(dirname "$0")/serve_support.sh"
@@ -73,12 +73,14 @@ start_server --fault orders/create:close-after-commit=every:2 --fault-seed 3
   echo
   for i in 1 2 3 4; do echo '{"plan_id":900,"quantity":2}'; done
 } >"$work/orders.jsonl"
-run bulk --from "$work/orders.jsonl" --concurrency 1 --settle 0.2 --json >"$work/from.json" 2>"$work/from.err" || fail "--from exited $?: $(tail -3 "$work/from.err")"
+run bulk --from "$work/orders.jsonl" --concurrency 1 --settle 0.2 --journal "$work/from.jsonl" --json >"$work/from.json" 2>"$work/from.err" || fail "--from exited $?: $(tail -3 "$work/from.err")"
 grep -q '"placed":44,' "$work/from.json" || fail "--from: $(head -c 600 "$work/from.json")"
 grep -q '"creates_sent":3,' "$work/from.json" || fail "--from: 44 orders in 3 creates of up to 20"
 grep -q '"adopted":20,' "$work/from.json" || fail "--from: the lost batch was not adopted as one unit"
 grep -q '"index":0,"line":2,' "$work/from.json" || fail "--from: the first item is line 2"
 grep -q '"index":43,"line":46,' "$work/from.json" || fail "--from: the last item is line 46"
+run bulk --resume "$work/from.jsonl" --json >"$work/from-again.json"
+grep -q '"index":43,"line":46,' "$work/from-again.json" || fail "--from, resumed: the journal lost the items' lines"
 run orders --all --json >"$work/orders.json"
 [[ $(count '"trans_id"' <"$work/orders.json") == 44 ]] || fail "the shop holds $(count '"trans_id"' <"$work/orders.json") orders, not 44"
 printf '%s\n' '{"plan_id":905,"fields":{"tai_khoan":"ok"}}' '{"plan_id":905,' '{"plan_id":905,"qty":2}' \

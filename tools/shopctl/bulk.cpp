@@ -39,7 +39,6 @@ struct bulk_opts {
     double wait_seconds = 600;
     double settle_seconds = 60;
     std::string journal, resume, from;
-    std::vector<std::size_t> lines;  // of the items in the --from file
 };
 
 // Arguments by reference: GCC 12 mishandles objects with destructors built inside a
@@ -95,8 +94,8 @@ asio::awaitable<void> run_bulk(shop::client& c, const bulk_opts* o, std::vector<
         statuses = co_await poller.async_poll(std::move(ids), {});
     }
 
-    if (g.json) fmt::print("{}\n", bulk_report_json(report, statuses, o->lines));
-    else print_bulk_report(report, statuses, o->lines);
+    if (g.json) fmt::print("{}\n", bulk_report_json(report, statuses));
+    else print_bulk_report(report, statuses);
     rc = bulk_exit_code(report);
 }
 
@@ -158,7 +157,8 @@ void add_bulk_command(CLI::App& app, global_options& g, int& rc) {
                 return;
             }
             items = std::move(file.items);
-            o->lines = std::move(file.lines);
+            // Each item's line: its reference, so the report (resumed runs' too) names it.
+            for (std::size_t k = 0; k < items.size(); ++k) items[k].reference = std::to_string(file.lines[k]);
         } else {
             if (!o->plan || !o->count) {
                 fmt::print(stderr, "error: bulk needs --plan and --count, or --from FILE (or --resume JOURNAL)\n");
@@ -172,7 +172,7 @@ void add_bulk_command(CLI::App& app, global_options& g, int& rc) {
             }
             items.reserve(o->count);
             for (std::size_t i = 0; i < o->count; ++i) {
-                shop::bulk_item item{o->plan, o->qty, fields, o->coupon};
+                shop::bulk_item item{.plan_id = o->plan, .quantity = o->qty, .fields = fields, .coupon_code = o->coupon};
                 for (auto& kv : item.fields) kv.second = substitute_index(kv.second, i);
                 items.push_back(std::move(item));
             }

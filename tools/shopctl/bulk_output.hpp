@@ -10,7 +10,9 @@
 #include <shop/json.hpp>
 #include <shop/status_poller.hpp>
 
+#include <algorithm>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,11 +32,22 @@ inline void write_error(shop::json_writer& w, const shop::error_code& ec, const 
     w.end_object();
 }
 
+/// The item's line in the order file (--from), which shopctl gives each item as its
+/// reference (kept in the journal, so a resumed run has it too); nothing for other references.
+inline std::optional<std::size_t> file_line(const shop::bulk_item_result& r) {
+    if (r.reference.empty() || r.reference.size() > 9) return std::nullopt;
+    std::size_t n = 0;
+    for (char c : r.reference) {
+        if (c < '0' || c > '9') return std::nullopt;
+        n = n * 10 + static_cast<std::size_t>(c - '0');
+    }
+    return n;
+}
+
 /// The report as JSON text (money exactly as the server writes it). `statuses` (may be
-/// empty): the final poll of the placed orders (--wait). `lines` (may be empty): each item's
-/// line in the order file (--from).
-inline std::string bulk_report_json(const shop::bulk_report& rep, const std::vector<shop::poll_result>& statuses,
-                                    const std::vector<std::size_t>& lines = {}) {
+/// empty): the final poll of the placed orders (--wait). Each item gives its `line` in the
+/// order file (--from) or its other `reference`, when it has one.
+inline std::string bulk_report_json(const shop::bulk_report& rep, const std::vector<shop::poll_result>& statuses) {
     std::map<std::string, const shop::poll_result*> by_id;
     for (auto const& s : statuses) by_id[s.trans_id] = &s;
     std::string out;
@@ -62,7 +75,8 @@ inline std::string bulk_report_json(const shop::bulk_report& rep, const std::vec
     for (auto const& r : rep.items) {
         w.begin_object();
         w.key("index").unum(r.index);
-        if (r.index < lines.size()) w.key("line").unum(lines[r.index]);
+        if (auto line = file_line(r)) w.key("line").unum(*line);
+        else if (!r.reference.empty()) w.key("reference").str(r.reference);
         w.key("outcome").str(shop::to_string(r.outcome));
         w.key("attempts").unum(r.attempts);
         if (r.outcome == shop::bulk_outcome::placed) {
@@ -93,8 +107,7 @@ inline std::string bulk_report_json(const shop::bulk_report& rep, const std::vec
     return out;
 }
 
-inline void print_bulk_report(const shop::bulk_report& rep, const std::vector<shop::poll_result>& statuses,
-                              const std::vector<std::size_t>& lines = {}) {
+inline void print_bulk_report(const shop::bulk_report& rep, const std::vector<shop::poll_result>& statuses) {
     double secs = std::max(0.001, rep.elapsed.count() / 1000.0);
     auto const settled_now = rep.items.size() - std::min(rep.items.size(), rep.settled_before);
     fmt::print("placed {}, rejected {}, unknown {}, not attempted {} of {} in {:.1f} s ({:.1f} items/s{})\n", rep.placed,
@@ -119,7 +132,10 @@ inline void print_bulk_report(const shop::bulk_report& rep, const std::vector<sh
         fmt::print("statuses: {}\n", line);
     }
     // Items that need a look, at most 50 rows.
-    table t({lines.empty() ? "item" : "line", "outcome", "attempts", "trans_id", "why"}, 72);
+    bool const by_line = !rep.items.empty() && std::all_of(rep.items.begin(), rep.items.end(), [](auto const& r) {
+        return file_line(r).has_value();
+    });
+    table t({by_line ? "line" : "item", "outcome", "attempts", "trans_id", "why"}, 72);
     std::size_t shown = 0, more = 0;
     for (auto const& r : rep.items) {
         if (r.outcome == shop::bulk_outcome::placed && !r.adopted) continue;
@@ -131,7 +147,7 @@ inline void print_bulk_report(const shop::bulk_report& rep, const std::vector<sh
         std::string why = r.outcome == shop::bulk_outcome::placed ? "answer lost; order found by reconciliation"
                           : r.evidence.empty()                     ? r.diag.to_string()
                                                                    : r.evidence.back();
-        t.add({std::to_string(r.index < lines.size() ? lines[r.index] : r.index), std::string(shop::to_string(r.outcome)), std::to_string(r.attempts), r.trans_id, why});
+        t.add({std::to_string(by_line ? *file_line(r) : r.index), std::string(shop::to_string(r.outcome)), std::to_string(r.attempts), r.trans_id, why});
     }
     if (!t.empty()) t.print();
     if (more) fmt::print("… and {} more (--json lists every item)\n", more);

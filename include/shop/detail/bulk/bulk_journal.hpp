@@ -3,7 +3,7 @@
 // twice. Writing the lines and replaying a journal are I/O-free; journal_file appends.
 //
 //   {"t":"run","version":1,"after_id":N,"start_balance":"…","server_offset":S,"items":N}
-//   {"t":"item","i":I,"plan_id":P,"quantity":Q,"fields":{…},"coupon":"…"}     one per item
+//   {"t":"item","i":I,"plan_id":P,"quantity":Q,"fields":{…},"coupon":"…"[,"ref":"…"]}  one per item
 //   {"t":"attempt","i":I,"n":K,"not_before":T,"after_id":N,"sent_ms":W}  before each create is sent
 //   {"t":"batch","i":[I,…],"n":[K,…],"not_before":T,"after_id":N,"sent_ms":W}  before a create of several items
 //   {"t":"placed","i":I,"trans_id":"…","order_id":N,"final_amount":"…","charged":"…"|null,"adopted":B}
@@ -105,6 +105,7 @@ inline std::string journal_item_line(std::size_t i, const bulk_item& item) {
     boost::json::object o{{"t", "item"},          {"i", i},
                           {"plan_id", item.plan_id}, {"quantity", item.quantity},
                           {"fields", std::move(fields)}, {"coupon", item.coupon_code}};
+    if (!item.reference.empty()) o["ref"] = item.reference;
     return boost::json::serialize(o);
 }
 
@@ -244,6 +245,7 @@ inline error_code replay_journal(std::string_view text, journal_replay& out, std
             if (auto f = find(o, "fields"); f && f->is_object())
                 for (auto const& kv : f->as_object()) item.fields.emplace_back(std::string(kv.key()), to_text(kv.value()));
             if (auto c = find(o, "coupon"); c && c->is_string()) item.coupon_code = std::string(c->as_string());
+            if (auto r = find(o, "ref"); r && r->is_string()) item.reference = std::string(r->as_string());
         } else if (type == "attempt") {
             st.state = journal_item_state::kind::lost; // until an outcome line follows
             st.attempts = static_cast<std::size_t>(get_int(o, "n", static_cast<std::int64_t>(st.attempts + 1)));
