@@ -157,8 +157,6 @@ void add_bulk_command(CLI::App& app, global_options& g, int& rc) {
                 return;
             }
             items = std::move(file.items);
-            // Each item's line: its reference, so the report (resumed runs' too) names it.
-            for (std::size_t k = 0; k < items.size(); ++k) items[k].reference = std::to_string(file.lines[k]);
         } else {
             if (!o->plan || !o->count) {
                 fmt::print(stderr, "error: bulk needs --plan and --count, or --from FILE (or --resume JOURNAL)\n");

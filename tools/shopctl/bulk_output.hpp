@@ -11,6 +11,7 @@
 #include <shop/status_poller.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <map>
 #include <optional>
 #include <string>
@@ -35,12 +36,10 @@ inline void write_error(shop::json_writer& w, const shop::error_code& ec, const 
 /// The item's line in the order file (--from), which shopctl gives each item as its
 /// reference (kept in the journal, so a resumed run has it too); nothing for other references.
 inline std::optional<std::size_t> file_line(const shop::bulk_item_result& r) {
-    if (r.reference.empty() || r.reference.size() > 9) return std::nullopt;
     std::size_t n = 0;
-    for (char c : r.reference) {
-        if (c < '0' || c > '9') return std::nullopt;
-        n = n * 10 + static_cast<std::size_t>(c - '0');
-    }
+    auto const* end = r.reference.data() + r.reference.size();
+    auto [ptr, ec] = std::from_chars(r.reference.data(), end, n);
+    if (ec != std::errc{} || ptr != end) return std::nullopt;
     return n;
 }
 

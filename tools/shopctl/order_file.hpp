@@ -19,8 +19,7 @@
 namespace shopctl {
 
 struct order_file {
-    std::vector<shop::bulk_item> items;
-    std::vector<std::size_t> lines;   ///< the input line of each item
+    std::vector<shop::bulk_item> items;  ///< each with its input line as its reference
     std::vector<std::string> errors;  ///< "line N: why", in line order
 };
 
@@ -93,8 +92,9 @@ inline order_file parse_order_file(std::string_view text, std::size_t max_items 
             error("more than " + std::to_string(max_items) + " orders");
             break;
         }
+        // The line travels as the item's reference: the report, resumed runs' too, names it.
+        item.reference = std::to_string(line_no);
         out.items.push_back(std::move(item));
-        out.lines.push_back(line_no);
     }
     if (more_errors) out.errors.push_back("and " + std::to_string(more_errors) + " more malformed line(s)");
     if (out.items.empty() && out.errors.empty()) out.errors.push_back("no orders in the file");
